@@ -1,0 +1,166 @@
+//! magnum-conductor's configuration: the sections of `magnum.conf` it reads.
+
+use magnum_rpc::config::{MessagingDefaults, RabbitSection, RpcSection};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the conductor reads; other sections of the file are ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ConductorConfig {
+    /// `[DEFAULT]`.
+    pub default: DefaultSection,
+    /// `[database]`.
+    pub database: DatabaseSection,
+    /// `[conductor]`.
+    pub conductor: ConductorSection,
+    /// `[oslo_messaging_rabbit]`.
+    pub oslo_messaging_rabbit: RabbitSection,
+    /// `[rpc]`.
+    pub rpc: RpcSection,
+    /// `[api]` limits the conductor also enforces.
+    pub api: ApiLimits,
+}
+
+/// `[DEFAULT]` options the conductor reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DefaultSection {
+    /// Messaging options.
+    #[serde(flatten)]
+    pub messaging: MessagingDefaults,
+    /// Name of this host in the services table; defaults to the machine's host name.
+    pub host: Option<String>,
+    /// Seconds without a heartbeat after which a conductor counts as down.
+    pub service_down_time: u64,
+    /// Log at debug level.
+    pub debug: bool,
+    /// Seconds running handlers get to finish on SIGTERM.
+    pub graceful_shutdown_timeout: u64,
+}
+
+impl Default for DefaultSection {
+    fn default() -> Self {
+        DefaultSection {
+            messaging: MessagingDefaults::default(),
+            host: None,
+            service_down_time: 180,
+            debug: false,
+            graceful_shutdown_timeout: 60,
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSection {
+    /// PostgreSQL URL (`postgresql://user:pass@host/db`; a `+driver` suffix is ignored).
+    pub connection: Option<String>,
+    /// File holding the URL (a mounted secret); used when `connection` is unset.
+    pub connection_file: Option<PathBuf>,
+    /// Connections in the pool.
+    pub max_pool_size: u32,
+    /// Seconds to wait for a free connection before answering "unavailable".
+    pub pool_timeout: u64,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection {
+            connection: None,
+            connection_file: None,
+            max_pool_size: 10,
+            pool_timeout: 5,
+        }
+    }
+}
+
+impl DatabaseSection {
+    /// The connection URL in the form sqlx reads (`postgres://…`).
+    pub fn url(&self) -> anyhow::Result<String> {
+        let url =
+            magnum_config::secret(self.connection.as_deref(), self.connection_file.as_deref())?
+                .ok_or_else(|| anyhow::anyhow!("[database] connection is not set"))?;
+        // oslo.db URLs name a Python driver: postgresql+psycopg2://…
+        let url = match url.split_once("://") {
+            Some((scheme, rest))
+                if scheme.starts_with("postgresql") || scheme.starts_with("postgres") =>
+            {
+                format!("postgres://{rest}")
+            }
+            _ => anyhow::bail!("[database] connection must be a postgresql:// URL"),
+        };
+        Ok(url)
+    }
+}
+
+/// `[conductor]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ConductorSection {
+    /// Queue (and routing key) conductors consume.
+    pub topic: String,
+    /// Requests handled at once (the AMQP prefetch when `rabbit_qos_prefetch_count` is 0).
+    pub workers: u16,
+    /// Seconds between heartbeats into the services table; 0 switches them off.
+    pub heartbeat_interval: u64,
+}
+
+impl Default for ConductorSection {
+    fn default() -> Self {
+        ConductorSection {
+            topic: "magnum-conductor".into(),
+            workers: 16,
+            heartbeat_interval: 10,
+        }
+    }
+}
+
+impl ConductorSection {
+    /// Heartbeat period; zero means off.
+    pub fn heartbeat_every(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_interval)
+    }
+}
+
+/// `[api]` options that bound conductor work too.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ApiLimits {
+    /// Most items one list returns.
+    pub max_limit: u32,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits { max_limit: 1000 }
+    }
+}
+
+impl ConductorConfig {
+    /// Transport options for this conductor.
+    pub fn transport(&self) -> anyhow::Result<magnum_rpc::TransportOptions> {
+        let mut opts = magnum_rpc::config::transport_options(
+            &self.default.messaging,
+            &self.oslo_messaging_rabbit,
+            &self.rpc,
+            &self.conductor.topic,
+            self.conductor.workers,
+        )
+        .map_err(anyhow::Error::msg)?;
+        opts.graceful_shutdown_timeout =
+            Duration::from_secs(self.default.graceful_shutdown_timeout);
+        Ok(opts)
+    }
+
+    /// This host's name for the services table.
+    pub fn host(&self) -> String {
+        self.default.host.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "localhost".into())
+        })
+    }
+}

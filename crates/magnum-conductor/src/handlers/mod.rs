@@ -1,0 +1,67 @@
+//! RPC handlers, one module per object family. Each scopes every query to the caller's project
+//! (spec/rpc.md §3.1): a foreign object is "not found", never "forbidden".
+
+pub(crate) mod baymodels;
+
+use magnum_db::{Page, Scope};
+use magnum_rpc::methods::{ListQuery, Lookup};
+use magnum_rpc::{RemoteFailure, RequestContext};
+
+/// The project a caller acts in: its project, else its user (as Magnum scopes).
+pub(crate) fn tenant(ctx: &RequestContext) -> String {
+    ctx.project_id
+        .clone()
+        .or_else(|| ctx.user_id.clone())
+        .unwrap_or_default()
+}
+
+/// Rows a read may see: admins address any project's object by id or uuid, and by name or in
+/// lists only with `all_tenants`.
+pub(crate) fn read_scope(ctx: &RequestContext, lookup: Option<&Lookup>) -> Scope {
+    let by_key = matches!(lookup, Some(Lookup::Id(_) | Lookup::Uuid(_)));
+    if ctx.sees_all_projects() || (ctx.is_admin && by_key) {
+        Scope::all()
+    } else {
+        Scope::project(tenant(ctx))
+    }
+}
+
+/// How a lookup reads in messages.
+pub(crate) fn describe(lookup: &Lookup) -> String {
+    match lookup {
+        Lookup::Id(id) => id.to_string(),
+        Lookup::Uuid(uuid) => uuid.to_string(),
+        Lookup::Name(name) => name.clone(),
+    }
+}
+
+/// Checks a list's paging options against the table's sortable columns and the limit cap.
+/// The marker is resolved by the caller, which knows the table.
+pub(crate) fn page(
+    query: &ListQuery,
+    sort_keys: &'static [&'static str],
+    max_limit: u32,
+) -> Result<Page, RemoteFailure> {
+    let sort_key = match query.sort_key.as_deref() {
+        None => "id",
+        Some(key) => sort_keys
+            .iter()
+            .copied()
+            .find(|k| *k == key)
+            .ok_or_else(|| {
+                RemoteFailure::invalid(format!("{key} is an invalid field for sorting"))
+            })?,
+    };
+    let descending = match query.sort_dir.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => return Err(RemoteFailure::invalid("Invalid sort direction")),
+    };
+    let limit = query.limit.unwrap_or(max_limit).min(max_limit);
+    Ok(Page {
+        limit: i64::from(limit),
+        after_id: None,
+        sort_key,
+        descending,
+    })
+}

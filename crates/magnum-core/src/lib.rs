@@ -1,0 +1,12 @@
+//! Magnum's domain: the objects tenants manage, their identifiers, status rules and input
+//! validation. No I/O lives here: every other crate builds on these types.
+
+pub mod baymodel;
+pub mod error;
+pub mod fields;
+pub mod ident;
+pub mod patch;
+pub mod time;
+
+pub use error::ValidationError;
+pub use ident::Ident;

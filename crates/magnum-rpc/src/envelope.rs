@@ -1,0 +1,274 @@
+//! oslo.messaging's message envelope and inner messages (spec/rpc.md §2, §3).
+
+use crate::context::RequestContext;
+use crate::failure::RemoteFailure;
+use serde_json::{Map, Value, json};
+
+/// Envelope version we write; receivers accept any `2.x`.
+pub const ENVELOPE_VERSION: &str = "2.0";
+
+/// Why a body was refused without a reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Not UTF-8 JSON, or the inner message is not a JSON object.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// An envelope of a major version other than 2.
+    #[error("unsupported envelope version {0}")]
+    UnsupportedVersion(String),
+}
+
+/// Wraps an inner message: `{"oslo.version": "2.0", "oslo.message": "<inner JSON>"}`.
+pub fn wrap(inner: &Map<String, Value>) -> Vec<u8> {
+    let text = serde_json::to_string(inner).unwrap_or_default();
+    serde_json::to_vec(&json!({"oslo.version": ENVELOPE_VERSION, "oslo.message": text}))
+        .unwrap_or_default()
+}
+
+/// Unwraps a body into its inner message. An object lacking both envelope keys is taken as an
+/// un-enveloped inner message, as oslo does.
+pub fn unwrap(body: &[u8]) -> Result<Map<String, Value>, EnvelopeError> {
+    let outer: Value =
+        serde_json::from_slice(body).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+    let Value::Object(mut outer) = outer else {
+        return Err(EnvelopeError::Malformed("not a JSON object".into()));
+    };
+    let (Some(version), true) = (
+        outer.get("oslo.version"),
+        outer.contains_key("oslo.message"),
+    ) else {
+        if outer.contains_key("oslo.version") || outer.contains_key("oslo.message") {
+            return Err(EnvelopeError::Malformed("incomplete envelope".into()));
+        }
+        return Ok(outer);
+    };
+    let version = version.as_str().unwrap_or_default().to_owned();
+    if version.split('.').next() != Some("2") {
+        return Err(EnvelopeError::UnsupportedVersion(version));
+    }
+    let text = match outer.remove("oslo.message") {
+        Some(Value::String(text)) => text,
+        _ => {
+            return Err(EnvelopeError::Malformed(
+                "oslo.message is not a string".into(),
+            ));
+        }
+    };
+    match serde_json::from_str(&text) {
+        Ok(Value::Object(inner)) => Ok(inner),
+        Ok(_) => Err(EnvelopeError::Malformed(
+            "inner message is not an object".into(),
+        )),
+        Err(e) => Err(EnvelopeError::Malformed(e.to_string())),
+    }
+}
+
+/// A fresh uuid4 in hex, as oslo writes `_msg_id` and `_unique_id`.
+pub fn fresh_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// What a request asks for, read from its inner message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// Method name.
+    pub method: String,
+    /// Keyword arguments.
+    pub args: Map<String, Value>,
+    /// RPC API version as sent; `None` reads as `1.0`.
+    pub version: Option<String>,
+    /// oslo target namespace; we serve none.
+    pub namespace: Option<Value>,
+    /// Reply correlation id, for calls.
+    pub msg_id: Option<String>,
+    /// Reply queue, for calls.
+    pub reply_q: Option<String>,
+    /// Call-monitor interval asked for, in seconds.
+    pub timeout: Option<u64>,
+    /// Per-publish id, for duplicate detection.
+    pub unique_id: Option<String>,
+    /// Who asks.
+    pub context: RequestContext,
+}
+
+impl Request {
+    /// Reads a request from an inner message. Unknown keys are ignored.
+    pub fn parse(inner: &Map<String, Value>) -> Result<Self, EnvelopeError> {
+        let method = inner
+            .get("method")
+            .and_then(Value::as_str)
+            .ok_or_else(|| EnvelopeError::Malformed("no method".into()))?
+            .to_owned();
+        let args = match inner.get("args") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(args)) => args.clone(),
+            Some(_) => return Err(EnvelopeError::Malformed("args is not an object".into())),
+        };
+        let text = |key: &str| inner.get(key).and_then(Value::as_str).map(str::to_owned);
+        Ok(Request {
+            method,
+            args,
+            version: text("version"),
+            namespace: inner.get("namespace").filter(|v| !v.is_null()).cloned(),
+            msg_id: text("_msg_id"),
+            reply_q: text("_reply_q"),
+            timeout: inner
+                .get("_timeout")
+                .and_then(Value::as_u64)
+                .filter(|t| *t > 0),
+            unique_id: text("_unique_id"),
+            context: RequestContext::read_from(inner),
+        })
+    }
+
+    /// Whether the sender waits for a reply (`_msg_id` without `_reply_q` is a cast).
+    pub fn is_call(&self) -> bool {
+        self.msg_id.is_some() && self.reply_q.is_some()
+    }
+}
+
+/// Builds a request's inner message. `call` carries `(msg_id, reply_q)`.
+pub fn request(
+    ctx: &RequestContext,
+    method: &str,
+    version: &str,
+    args: Value,
+    call: Option<(&str, &str)>,
+) -> Map<String, Value> {
+    let mut inner = Map::new();
+    inner.insert("method".into(), json!(method));
+    inner.insert("args".into(), args);
+    inner.insert("version".into(), json!(version));
+    if let Some((msg_id, reply_q)) = call {
+        inner.insert("_msg_id".into(), json!(msg_id));
+        inner.insert("_reply_q".into(), json!(reply_q));
+        inner.insert("_timeout".into(), Value::Null);
+    }
+    inner.insert("_unique_id".into(), json!(fresh_id()));
+    ctx.write_into(&mut inner);
+    inner
+}
+
+/// Builds a final reply: exactly one of a result and a failure.
+pub fn reply(msg_id: &str, outcome: &Result<Value, RemoteFailure>) -> Map<String, Value> {
+    let (result, failure) = match outcome {
+        Ok(result) => (result.clone(), Value::Null),
+        Err(failure) => (
+            Value::Null,
+            json!(serde_json::to_string(failure).unwrap_or_default()),
+        ),
+    };
+    let mut inner = Map::new();
+    inner.insert("result".into(), result);
+    inner.insert("failure".into(), failure);
+    inner.insert("ending".into(), json!(true));
+    inner.insert("_msg_id".into(), json!(msg_id));
+    inner.insert("_unique_id".into(), json!(fresh_id()));
+    inner
+}
+
+/// Builds a call-monitor heartbeat: `{"result": null, "failure": null, "ending": false}`.
+pub fn heartbeat(msg_id: &str) -> Map<String, Value> {
+    let mut inner = Map::new();
+    inner.insert("result".into(), Value::Null);
+    inner.insert("failure".into(), Value::Null);
+    inner.insert("ending".into(), json!(false));
+    inner.insert("_msg_id".into(), json!(msg_id));
+    inner.insert("_unique_id".into(), json!(fresh_id()));
+    inner
+}
+
+/// One reply message, read by a caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// Correlates with the call.
+    pub msg_id: String,
+    /// Result value, null on failure.
+    pub result: Value,
+    /// Failure, if any (`Err` holds undecodable failure text).
+    pub failure: Option<Result<RemoteFailure, String>>,
+    /// Final reply (absent in Liberty's first message of a pair).
+    pub ending: bool,
+    /// Per-publish id.
+    pub unique_id: Option<String>,
+}
+
+impl Reply {
+    /// Reads a reply from an inner message.
+    pub fn parse(inner: &Map<String, Value>) -> Result<Self, EnvelopeError> {
+        let msg_id = inner
+            .get("_msg_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| EnvelopeError::Malformed("reply without _msg_id".into()))?
+            .to_owned();
+        let failure = match inner.get("failure") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => {
+                Some(serde_json::from_str::<RemoteFailure>(text).map_err(|_| text.clone()))
+            }
+            Some(other) => {
+                Some(serde_json::from_value(other.clone()).map_err(|_| other.to_string()))
+            }
+        };
+        Ok(Reply {
+            msg_id,
+            result: inner.get("result").cloned().unwrap_or(Value::Null),
+            failure,
+            ending: inner
+                .get("ending")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            unique_id: inner
+                .get("_unique_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    /// A heartbeat: nothing but `ending: false`.
+    pub fn is_heartbeat(&self) -> bool {
+        !self.ending && self.result.is_null() && self.failure.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_and_other_majors_are_refused() {
+        let mut inner = Map::new();
+        inner.insert("method".into(), json!("ping_conductor"));
+        assert_eq!(unwrap(&wrap(&inner)).unwrap(), inner);
+        let v3 = br#"{"oslo.version": "3.0", "oslo.message": "{}"}"#;
+        assert!(matches!(
+            unwrap(v3),
+            Err(EnvelopeError::UnsupportedVersion(_))
+        ));
+        assert!(matches!(unwrap(b"{nope"), Err(EnvelopeError::Malformed(_))));
+        let bare = br#"{"method": "ping_conductor", "args": {}}"#;
+        assert_eq!(
+            Request::parse(&unwrap(bare).unwrap()).unwrap().method,
+            "ping_conductor"
+        );
+    }
+
+    #[test]
+    fn python_escaped_non_ascii_is_read() {
+        let body = br#"{"oslo.version": "2.0", "oslo.message": "{\"method\": \"x\", \"args\": {\"name\": \"caf\\u00e9\"}}"}"#;
+        let req = Request::parse(&unwrap(body).unwrap()).unwrap();
+        assert_eq!(req.args["name"], "café");
+    }
+
+    #[test]
+    fn failures_travel_as_json_text() {
+        let out = reply("m", &Err(RemoteFailure::not_found("Bay", "x")));
+        assert!(out["failure"].is_string());
+        let back = Reply::parse(&out).unwrap();
+        let failure = back.failure.unwrap().unwrap();
+        assert_eq!(
+            (failure.class.as_str(), failure.code()),
+            ("BayNotFound", Some(404))
+        );
+    }
+}

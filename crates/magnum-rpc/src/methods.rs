@@ -1,0 +1,570 @@
+//! The RPC API, version 1.0 (spec/rpc.md §6, §7): every method with its wire name, the version
+//! that introduced it and its reply, for callers; and [`Call`], the decoded request, for servers.
+
+use crate::failure::{RemoteFailure, RpcError};
+use crate::object::{Primitive, VersionedObject};
+use crate::version::{RPC_API_VERSION, Version};
+use magnum_core::baymodel::{BayModel, BayModelSpec};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use uuid::Uuid;
+
+/// One RPC method as a caller sends it.
+pub trait Method {
+    /// Wire method name.
+    const NAME: &'static str;
+    /// RPC API version that introduced the method; sent as the message's `version`.
+    const SINCE: Version;
+    /// What a successful call returns.
+    type Reply;
+    /// The `args` object.
+    fn args(&self) -> Value;
+    /// Decodes the reply's `result`.
+    fn decode_reply(result: Value) -> Result<Self::Reply, RpcError>;
+}
+
+/// Every method of the API with the version that introduced it; servers check against it.
+pub const METHODS: &[(&str, Version)] = &[
+    ("ping_conductor", Version::new(1, 0)),
+    ("conductor_versions", Version::new(1, 0)),
+    ("object_class_action_versions", Version::new(1, 0)),
+    ("object_class_action", Version::new(1, 0)),
+    ("baymodel_create", Version::new(1, 0)),
+    ("baymodel_update", Version::new(1, 0)),
+    ("baymodel_delete", Version::new(1, 0)),
+];
+
+impl VersionedObject for BayModel {
+    const NAME: &'static str = "BayModel";
+    const VERSION: Version = Version::new(1, 7);
+}
+
+/// Versions of every object this build knows, sent as `object_versions`.
+pub fn object_versions() -> BTreeMap<String, String> {
+    BTreeMap::from([(BayModel::NAME.to_owned(), BayModel::VERSION.to_string())])
+}
+
+fn decode<T: DeserializeOwned>(result: Value) -> Result<T, RpcError> {
+    serde_json::from_value(result).map_err(|e| RpcError::BadReply(e.to_string()))
+}
+
+fn decode_object<T: VersionedObject>(result: &Value) -> Result<T, RpcError> {
+    Primitive::<T>::from_value(result)
+        .map(|p| p.data)
+        .map_err(|f| RpcError::BadReply(f.message))
+}
+
+/// `ping_conductor`: is any conductor alive? Replies `true`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PingConductor;
+
+impl Method for PingConductor {
+    const NAME: &'static str = "ping_conductor";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = bool;
+    fn args(&self) -> Value {
+        json!({})
+    }
+    fn decode_reply(result: Value) -> Result<bool, RpcError> {
+        decode(result)
+    }
+}
+
+/// `conductor_versions`: the RPC API and object versions every live conductor serves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConductorVersions;
+
+/// Reply of [`ConductorVersions`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionCaps {
+    /// The highest RPC API version all up conductors serve.
+    pub rpc_api_cap: String,
+    /// Per object, the highest version all up conductors serve.
+    pub object_caps: BTreeMap<String, String>,
+    /// The conductors considered.
+    pub conductors: Vec<ConductorInfo>,
+}
+
+/// One conductor in [`VersionCaps`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConductorInfo {
+    /// Server name (random per process start).
+    pub server: String,
+    /// `[DEFAULT] host`.
+    pub host: String,
+    /// Highest RPC API version it serves.
+    pub rpc_api_max: String,
+    /// Whether its heartbeat is recent.
+    pub up: bool,
+}
+
+impl Method for ConductorVersions {
+    const NAME: &'static str = "conductor_versions";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = VersionCaps;
+    fn args(&self) -> Value {
+        json!({})
+    }
+    fn decode_reply(result: Value) -> Result<VersionCaps, RpcError> {
+        decode(result)
+    }
+}
+
+/// How one object is looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// By database id (`get_by_id`, or `get` with an integer).
+    Id(i64),
+    /// By uuid (`get_by_uuid`, or `get` with a uuid).
+    Uuid(Uuid),
+    /// By name (`get_by_name`); several matches are a `Conflict`.
+    Name(String),
+}
+
+impl Lookup {
+    fn objmethod_and_arg(&self) -> (&'static str, Value) {
+        match self {
+            Lookup::Id(id) => ("get_by_id", json!(id)),
+            Lookup::Uuid(uuid) => ("get_by_uuid", json!(uuid)),
+            Lookup::Name(name) => ("get_by_name", json!(name)),
+        }
+    }
+}
+
+impl From<magnum_core::Ident> for Lookup {
+    fn from(ident: magnum_core::Ident) -> Self {
+        match ident {
+            magnum_core::Ident::Uuid(uuid) => Lookup::Uuid(uuid),
+            magnum_core::Ident::Name(name) => Lookup::Name(name),
+        }
+    }
+}
+
+/// Paging, sorting and filtering of a `list` (spec/rpc.md §7.1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// At most this many items.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Start after the item with this uuid.
+    #[serde(default)]
+    pub marker: Option<Uuid>,
+    /// Column to sort by; `id` is always the secondary key.
+    #[serde(default)]
+    pub sort_key: Option<String>,
+    /// `asc` or `desc`.
+    #[serde(default)]
+    pub sort_dir: Option<String>,
+    /// Column equality filters.
+    #[serde(default)]
+    pub filters: Option<Map<String, Value>>,
+}
+
+/// `object_class_action_versions` with `get_by_*`: one object of kind `T`.
+#[derive(Debug, Clone)]
+pub struct GetObject<T> {
+    /// How to find it.
+    pub lookup: Lookup,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T> GetObject<T> {
+    /// Looks up one object.
+    pub fn new(lookup: impl Into<Lookup>) -> Self {
+        GetObject {
+            lookup: lookup.into(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<T: VersionedObject> Method for GetObject<T> {
+    const NAME: &'static str = "object_class_action_versions";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = T;
+    fn args(&self) -> Value {
+        let (objmethod, arg) = self.lookup.objmethod_and_arg();
+        json!({"objname": T::NAME, "objmethod": objmethod,
+               "object_versions": object_versions(), "args": [arg], "kwargs": {}})
+    }
+    fn decode_reply(result: Value) -> Result<T, RpcError> {
+        decode_object(&result)
+    }
+}
+
+/// `object_class_action_versions` with `list`: a page of objects of kind `T`.
+#[derive(Debug, Clone)]
+pub struct ListObjects<T> {
+    /// Paging and filters.
+    pub query: ListQuery,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T> ListObjects<T> {
+    /// Lists objects.
+    pub fn new(query: ListQuery) -> Self {
+        ListObjects {
+            query,
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<T: VersionedObject> Method for ListObjects<T> {
+    const NAME: &'static str = "object_class_action_versions";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = Vec<T>;
+    fn args(&self) -> Value {
+        json!({"objname": T::NAME, "objmethod": "list",
+               "object_versions": object_versions(), "args": [],
+               "kwargs": serde_json::to_value(&self.query).unwrap_or_default()})
+    }
+    fn decode_reply(result: Value) -> Result<Vec<T>, RpcError> {
+        match result {
+            Value::Array(items) => items.iter().map(decode_object).collect(),
+            other => Err(RpcError::BadReply(format!("expected a list, got {other}"))),
+        }
+    }
+}
+
+/// `baymodel_create`: stores a new baymodel (the uuid is the caller's).
+#[derive(Debug, Clone)]
+pub struct BayModelCreate {
+    /// The validated template; `uuid` is set.
+    pub baymodel: BayModelSpec,
+}
+
+impl VersionedObject for BayModelSpec {
+    const NAME: &'static str = "BayModel";
+    const VERSION: Version = Version::new(1, 7);
+}
+
+impl Method for BayModelCreate {
+    const NAME: &'static str = "baymodel_create";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = BayModel;
+    fn args(&self) -> Value {
+        json!({"baymodel": Primitive::new(self.baymodel.clone()).to_value()})
+    }
+    fn decode_reply(result: Value) -> Result<BayModel, RpcError> {
+        decode_object(&result)
+    }
+}
+
+/// `baymodel_update`: writes exactly the fields named in `changes`.
+#[derive(Debug, Clone)]
+pub struct BayModelUpdate {
+    /// Which baymodel.
+    pub uuid: Uuid,
+    /// The whole template after the patch.
+    pub baymodel: BayModelSpec,
+    /// Field names to write.
+    pub changes: Vec<String>,
+}
+
+impl Method for BayModelUpdate {
+    const NAME: &'static str = "baymodel_update";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = BayModel;
+    fn args(&self) -> Value {
+        let mut spec = self.baymodel.clone();
+        spec.uuid = Some(self.uuid);
+        json!({"baymodel": Primitive { data: spec, changes: self.changes.clone() }.to_value()})
+    }
+    fn decode_reply(result: Value) -> Result<BayModel, RpcError> {
+        decode_object(&result)
+    }
+}
+
+/// `baymodel_delete`: removes a baymodel no bay references.
+#[derive(Debug, Clone)]
+pub struct BayModelDelete {
+    /// Which baymodel.
+    pub uuid: Uuid,
+}
+
+impl Method for BayModelDelete {
+    const NAME: &'static str = "baymodel_delete";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = ();
+    fn args(&self) -> Value {
+        json!({"uuid": self.uuid})
+    }
+    fn decode_reply(_: Value) -> Result<(), RpcError> {
+        Ok(())
+    }
+}
+
+/// Objects a conductor serves through the generic object calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// `BayModel`.
+    BayModel,
+}
+
+impl ObjectKind {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "BayModel" => Some(ObjectKind::BayModel),
+            _ => None,
+        }
+    }
+}
+
+/// A request as a conductor serves it, decoded and checked against the served versions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    /// [`PingConductor`].
+    PingConductor,
+    /// [`ConductorVersions`].
+    ConductorVersions,
+    /// [`GetObject`].
+    GetObject {
+        /// Which kind.
+        kind: ObjectKind,
+        /// How to find it.
+        lookup: Lookup,
+    },
+    /// [`ListObjects`].
+    ListObjects {
+        /// Which kind.
+        kind: ObjectKind,
+        /// Paging and filters.
+        query: ListQuery,
+    },
+    /// [`BayModelCreate`].
+    BayModelCreate(BayModelSpec),
+    /// [`BayModelUpdate`].
+    BayModelUpdate {
+        /// Which baymodel.
+        uuid: Uuid,
+        /// The whole template after the change.
+        baymodel: BayModelSpec,
+        /// Fields to write.
+        changes: Vec<String>,
+    },
+    /// [`BayModelDelete`].
+    BayModelDelete {
+        /// Which baymodel.
+        uuid: Uuid,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectClassActionArgs {
+    objname: String,
+    objmethod: String,
+    #[serde(default)]
+    object_versions: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    objver: Option<String>,
+    #[serde(default)]
+    args: Vec<Value>,
+    #[serde(default)]
+    kwargs: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectArg {
+    baymodel: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UuidArg {
+    uuid: Uuid,
+}
+
+impl Call {
+    /// Decodes a request, applying the server checks of spec/rpc.md §6.1 in order.
+    pub fn decode(
+        method: &str,
+        version: Option<&str>,
+        namespace: Option<&Value>,
+        args: Map<String, Value>,
+    ) -> Result<Call, RemoteFailure> {
+        let sent = version.unwrap_or("1.0");
+        if namespace.is_some() {
+            return Err(RemoteFailure::unsupported_version(sent, method));
+        }
+        let served = |v: Version| v.major == RPC_API_VERSION.major && v <= RPC_API_VERSION;
+        let version = match sent.parse::<Version>() {
+            Ok(v) if served(v) => v,
+            _ => return Err(RemoteFailure::unsupported_version(sent, method)),
+        };
+        let Some(&(_, since)) = METHODS.iter().find(|(name, _)| *name == method) else {
+            return Err(RemoteFailure::no_such_method(method));
+        };
+        if since > version {
+            return Err(RemoteFailure::unsupported_version(sent, method));
+        }
+        let args = Value::Object(args);
+        let parse = |what: &str| {
+            let what = what.to_owned();
+            move |e: serde_json::Error| RemoteFailure::type_error(format!("{what}(): {e}"))
+        };
+        match method {
+            "ping_conductor" => {
+                NoArgs::deserialize(args).map_err(parse(method))?;
+                Ok(Call::PingConductor)
+            }
+            "conductor_versions" => {
+                NoArgs::deserialize(args).map_err(parse(method))?;
+                Ok(Call::ConductorVersions)
+            }
+            "object_class_action_versions" | "object_class_action" => {
+                let a = ObjectClassActionArgs::deserialize(args).map_err(parse(method))?;
+                Call::decode_object_call(a)
+            }
+            "baymodel_create" => {
+                let a = ObjectArg::deserialize(args).map_err(parse(method))?;
+                let spec = Primitive::<BayModelSpec>::from_value(&a.baymodel)?.data;
+                Ok(Call::BayModelCreate(spec))
+            }
+            "baymodel_update" => {
+                let a = ObjectArg::deserialize(args).map_err(parse(method))?;
+                let primitive = Primitive::<BayModelSpec>::from_value(&a.baymodel)?;
+                let uuid = primitive.data.uuid.ok_or_else(|| {
+                    RemoteFailure::type_error("baymodel_update(): baymodel without uuid")
+                })?;
+                Ok(Call::BayModelUpdate {
+                    uuid,
+                    baymodel: primitive.data,
+                    changes: primitive.changes,
+                })
+            }
+            "baymodel_delete" => {
+                let a = UuidArg::deserialize(args).map_err(parse(method))?;
+                Ok(Call::BayModelDelete { uuid: a.uuid })
+            }
+            other => Err(RemoteFailure::no_such_method(other)),
+        }
+    }
+
+    fn decode_object_call(a: ObjectClassActionArgs) -> Result<Call, RemoteFailure> {
+        let _ = (&a.object_versions, &a.objver); // we answer at our versions, all ≤ the caller's
+        let kind = ObjectKind::parse(&a.objname)
+            .ok_or_else(|| RemoteFailure::unsupported_object(&a.objname))?;
+        let not_supported = || {
+            RemoteFailure::typed(
+                "NotSupported",
+                400,
+                format!("{}.{} is not supported.", a.objname, a.objmethod),
+            )
+        };
+        let bad_args =
+            || RemoteFailure::type_error(format!("{}() got unexpected arguments", a.objmethod));
+        let single = || match a.args.as_slice() {
+            [one] if a.kwargs.is_empty() => Ok(one.clone()),
+            _ => Err(bad_args()),
+        };
+        let lookup = match a.objmethod.as_str() {
+            "list" => {
+                if !a.args.is_empty() {
+                    return Err(bad_args());
+                }
+                let query = ListQuery::deserialize(Value::Object(a.kwargs.clone()))
+                    .map_err(|e| RemoteFailure::type_error(format!("list(): {e}")))?;
+                return Ok(Call::ListObjects { kind, query });
+            }
+            "get" => match single()? {
+                Value::Number(n) => Lookup::Id(n.as_i64().ok_or_else(bad_args)?),
+                Value::String(s) => Lookup::Uuid(Uuid::try_parse(&s).map_err(|_| bad_args())?),
+                _ => return Err(bad_args()),
+            },
+            "get_by_id" => Lookup::Id(single()?.as_i64().ok_or_else(bad_args)?),
+            "get_by_uuid" => {
+                let text = single()?;
+                let text = text.as_str().ok_or_else(bad_args)?;
+                Lookup::Uuid(Uuid::try_parse(text).map_err(|_| bad_args())?)
+            }
+            "get_by_name" => Lookup::Name(single()?.as_str().ok_or_else(bad_args)?.to_owned()),
+            _ => return Err(not_supported()),
+        };
+        Ok(Call::GetObject { kind, lookup })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(method: &str, version: Option<&str>, args: Value) -> Result<Call, RemoteFailure> {
+        let Value::Object(args) = args else {
+            unreachable!()
+        };
+        Call::decode(method, version, None, args)
+    }
+
+    #[test]
+    fn versions_are_checked_before_methods_and_arguments() {
+        assert_eq!(
+            decode("ping_conductor", None, json!({})),
+            Ok(Call::PingConductor)
+        );
+        for v in ["2.0", "1.99", "x"] {
+            let e = decode("ping_conductor", Some(v), json!({})).unwrap_err();
+            assert_eq!(e.class, "UnsupportedVersion", "{v}");
+        }
+        assert_eq!(
+            decode("foo", None, json!({})).unwrap_err().class,
+            "NoSuchMethod"
+        );
+        assert_eq!(
+            decode("ping_conductor", None, json!({"x": 1}))
+                .unwrap_err()
+                .class,
+            "TypeError"
+        );
+        let ns = Call::decode("ping_conductor", None, Some(&json!("x")), Map::new());
+        assert_eq!(ns.unwrap_err().class, "UnsupportedVersion");
+    }
+
+    #[test]
+    fn object_reads_decode_every_lookup() {
+        let get = |m: &str, arg: Value| {
+            decode(
+                "object_class_action_versions",
+                Some("1.0"),
+                json!({"objname": "BayModel",
+                "objmethod": m, "object_versions": {}, "args": [arg], "kwargs": {}}),
+            )
+        };
+        let uuid = Uuid::new_v4();
+        assert!(matches!(
+            get("get", json!(7)),
+            Ok(Call::GetObject {
+                lookup: Lookup::Id(7),
+                ..
+            })
+        ));
+        assert!(
+            matches!(get("get", json!(uuid)), Ok(Call::GetObject { lookup: Lookup::Uuid(u), .. }) if u == uuid)
+        );
+        assert!(matches!(
+            get("get_by_name", json!("k8s")),
+            Ok(Call::GetObject {
+                lookup: Lookup::Name(_),
+                ..
+            })
+        ));
+        assert_eq!(get("destroy", json!(1)).unwrap_err().class, "NotSupported");
+        let bad = decode(
+            "object_class_action_versions",
+            None,
+            json!({"objname": "Federation",
+            "objmethod": "list", "object_versions": {}, "args": [], "kwargs": {}}),
+        );
+        assert_eq!(bad.unwrap_err().class, "UnsupportedObjectError");
+    }
+}
