@@ -1,6 +1,6 @@
 //! The one error type of the HTTP layer and the one renderer of OpenStack error bodies.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use magnum_core::ValidationError;
 use magnum_rpc::{RemoteFailure, RpcError};
@@ -8,7 +8,7 @@ use magnum_rpc::{RemoteFailure, RpcError};
 /// Every way a request can fail. [`ApiError::status`] and `IntoResponse` are the only HTTP
 /// mapping.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// Bad input (400).
     #[error(transparent)]
     Invalid(#[from] ValidationError),
@@ -24,9 +24,6 @@ pub enum ApiError {
     /// Not found, foreign, or vanished (404), with its message.
     #[error("{0}")]
     NotFound(String),
-    /// The method is not served on this path (405); holds the `Allow` value.
-    #[error("The method is not allowed for the requested URL.")]
-    MethodNotAllowed(String),
     /// A microversion problem (406); `unsupported` adds the range fields to the body.
     #[error("{message}")]
     NotAcceptable {
@@ -62,13 +59,12 @@ pub enum ApiError {
 
 impl ApiError {
     /// The HTTP status of this error.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::Invalid(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable { .. } => StatusCode::NOT_ACCEPTABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -100,7 +96,10 @@ impl ApiError {
                 Ok(status) if status.is_server_error() && code == 500 => {
                     ApiError::Internal(failure.message)
                 }
-                Ok(status) => ApiError::Remote { status, message: failure.message },
+                Ok(status) => ApiError::Remote {
+                    status,
+                    message: failure.message,
+                },
                 Err(_) => ApiError::Internal(failure.message),
             },
             _ if failure.is_dispatcher_refusal() => ApiError::Unavailable(format!(
@@ -118,12 +117,6 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = ?self, "request failed");
         }
-        let mut response = crate::error_body::render(status, &self.to_string(), &self);
-        if let ApiError::MethodNotAllowed(allow) = &self {
-            if let Ok(value) = HeaderValue::from_str(allow) {
-                response.headers_mut().insert(header::ALLOW, value);
-            }
-        }
-        response
+        crate::error_body::render(status, &self.to_string(), &self)
     }
 }

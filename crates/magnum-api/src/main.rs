@@ -1,1 +1,21 @@
-fn main() {}
+//! `magnum-api`: the OpenStack Magnum REST API daemon.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Magnum's REST API: authenticates, authorizes and validates, then calls the conductor.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// oslo-style INI file; may be repeated, later files win.
+    #[arg(long = "config-file", default_value = "/etc/magnum/magnum.conf")]
+    config_file: Vec<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg: magnum_api::ApiConfig = magnum_config::load(&cli.config_file)?;
+    magnum_api::init_tracing(cfg.default.debug);
+    magnum_api::run(cfg, magnum_api::shutdown_signal()).await
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything the conductor reads; other sections of the file are ignored.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ConductorConfig {
     /// `[DEFAULT]`.
@@ -24,7 +24,7 @@ pub struct ConductorConfig {
 }
 
 /// `[DEFAULT]` options the conductor reads.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct DefaultSection {
     /// Messaging options.
@@ -53,7 +53,7 @@ impl Default for DefaultSection {
 }
 
 /// `[database]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct DatabaseSection {
     /// PostgreSQL URL (`postgresql://user:pass@host/db`; a `+driver` suffix is ignored).
@@ -97,7 +97,7 @@ impl DatabaseSection {
 }
 
 /// `[conductor]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ConductorSection {
     /// Queue (and routing key) conductors consume.
@@ -126,7 +126,7 @@ impl ConductorSection {
 }
 
 /// `[api]` options that bound conductor work too.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ApiLimits {
     /// Most items one list returns.
@@ -162,5 +162,32 @@ impl ConductorConfig {
                 .map(|h| h.trim().to_owned())
                 .unwrap_or_else(|_| "localhost".into())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../../etc/magnum/magnum.conf");
+
+    #[test]
+    fn the_sample_config_parses_to_the_defaults() {
+        let parsed: ConductorConfig = magnum_config::parse_str(SAMPLE).unwrap();
+        assert_eq!(parsed, ConductorConfig::default());
+    }
+
+    #[test]
+    fn every_option_in_the_sample_is_shown_at_its_default() {
+        let uncommented: String = SAMPLE
+            .lines()
+            .map(|line| match line.strip_prefix('#') {
+                Some(option) if option.contains(" = ") && !option.contains("= <") => option,
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parsed: ConductorConfig = magnum_config::parse_str(&uncommented).unwrap();
+        assert_eq!(parsed, ConductorConfig::default());
     }
 }

@@ -98,6 +98,27 @@ pub fn secret(value: Option<&str>, file: Option<&Path>) -> Result<Option<String>
     }
 }
 
+/// Deserializes a number or boolean that may arrive as text. Options of a struct that is
+/// `#[serde(flatten)]`ed into a section need this: serde buffers them, so the INI reader's own
+/// text-to-number conversion never runs.
+pub fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr + Deserialize<'de>,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw<T> {
+        Value(T),
+        Text(String),
+    }
+    match Raw::<T>::deserialize(d)? {
+        Raw::Value(value) => Ok(value),
+        Raw::Text(text) => text.trim().parse().map_err(serde::de::Error::custom),
+    }
+}
+
 /// Deserializes an oslo list option: `a, b ,c` (or an actual sequence) into strings.
 pub fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]

@@ -233,6 +233,45 @@ pub static BAYMODEL_FIELDS: &[FieldSpec] = &[
     FieldSpec::new("updated_at", FieldKind::Opaque, RO),
 ];
 
+/// Fields a list may sort by: the scalar fields of the API view (and `id`, the default).
+pub const SORT_KEYS: &[&str] = &[
+    "id",
+    "uuid",
+    "name",
+    "coe",
+    "image_id",
+    "flavor_id",
+    "master_flavor_id",
+    "keypair_id",
+    "dns_nameserver",
+    "external_network_id",
+    "fixed_network",
+    "fixed_subnet",
+    "network_driver",
+    "apiserver_port",
+    "docker_volume_size",
+    "docker_storage_driver",
+    "cluster_distro",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "volume_driver",
+    "insecure_registry",
+    "registry_enabled",
+    "tls_disabled",
+    "public",
+    "hidden",
+    "floating_ip_enabled",
+    "master_lb_enabled",
+    "server_type",
+    "tags",
+    "driver",
+    "project_id",
+    "user_id",
+    "created_at",
+    "updated_at",
+];
+
 /// Operator settings that baymodel validation depends on (`[cluster_template]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BayModelRules {

@@ -9,44 +9,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// Columns a list may sort by (scalar fields of the API view).
-pub const SORT_KEYS: &[&str] = &[
-    "id",
-    "uuid",
-    "name",
-    "coe",
-    "image_id",
-    "flavor_id",
-    "master_flavor_id",
-    "keypair_id",
-    "dns_nameserver",
-    "external_network_id",
-    "fixed_network",
-    "fixed_subnet",
-    "network_driver",
-    "apiserver_port",
-    "docker_volume_size",
-    "docker_storage_driver",
-    "cluster_distro",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "volume_driver",
-    "insecure_registry",
-    "registry_enabled",
-    "tls_disabled",
-    "public",
-    "hidden",
-    "floating_ip_enabled",
-    "master_lb_enabled",
-    "server_type",
-    "tags",
-    "driver",
-    "project_id",
-    "user_id",
-    "created_at",
-    "updated_at",
-];
+pub use magnum_core::baymodel::SORT_KEYS;
 
 #[derive(Debug, sqlx::FromRow)]
 struct BayModelRow {

@@ -21,37 +21,44 @@ pub struct Page {
 pub(crate) fn push_page(qb: &mut QueryBuilder<Postgres>, table: &str, page: &Page) {
     let col = page.sort_key;
     if let Some(marker) = page.after_id {
-        let m = format!("(SELECT {col} FROM {table} WHERE id = ");
+        // `m` is the marker row's sort value, `t` the candidate row's.
+        let m = |qb: &mut QueryBuilder<Postgres>| {
+            qb.push(format!("(SELECT {col} FROM {table} WHERE id = "));
+            qb.push_bind(marker);
+            qb.push(")");
+        };
         qb.push(" AND (");
         if page.descending {
             // Order: NULLs first, then values high to low; ids high to low within a value.
-            qb.push(format!("({m}"))
-                .push_bind(marker)
-                .push(format!(") IS NULL AND (t.{col} IS NOT NULL OR t.id < "));
-            qb.push_bind(marker).push(")) OR (");
-            qb.push(format!("t.{col} < {m}"))
-                .push_bind(marker)
-                .push(")");
-            qb.push(format!(" OR (t.{col} = {m}"))
-                .push_bind(marker)
-                .push(") AND t.id < ")
-                .push_bind(marker)
-                .push("))");
+            // After a NULL marker: later NULLs (lower ids) and every value.
+            m(qb);
+            qb.push(format!(" IS NULL AND (t.{col} IS NOT NULL OR t.id < "));
+            qb.push_bind(marker);
+            // After a valued marker: lower values, or the same value with a lower id.
+            qb.push(format!(") OR t.{col} < "));
+            m(qb);
+            qb.push(format!(" OR (t.{col} = "));
+            m(qb);
+            qb.push(" AND t.id < ");
+            qb.push_bind(marker);
+            qb.push(")");
         } else {
             // Order: values low to high, then NULLs; ids low to high within a value.
-            qb.push(format!("({m}"))
-                .push_bind(marker)
-                .push(format!(") IS NULL AND t.{col} IS NULL AND t.id > "));
-            qb.push_bind(marker).push(") OR (");
-            qb.push(format!("({m}")).push_bind(marker).push(format!(
-                ") IS NOT NULL AND (t.{col} IS NULL OR t.{col} > {m}"
-            ));
-            qb.push_bind(marker)
-                .push(format!(") OR (t.{col} = {m}"))
-                .push_bind(marker)
-                .push(") AND t.id > ")
-                .push_bind(marker)
-                .push(")))");
+            // After a NULL marker: later NULLs (higher ids) only.
+            qb.push("(");
+            m(qb);
+            qb.push(format!(" IS NULL AND t.{col} IS NULL AND t.id > "));
+            qb.push_bind(marker);
+            // After a valued marker: higher values, every NULL, or the same value, higher id.
+            qb.push(") OR (");
+            m(qb);
+            qb.push(format!(" IS NOT NULL AND (t.{col} IS NULL OR t.{col} > "));
+            m(qb);
+            qb.push(format!(" OR (t.{col} = "));
+            m(qb);
+            qb.push(" AND t.id > ");
+            qb.push_bind(marker);
+            qb.push(")))");
         }
         qb.push(")");
     }

@@ -234,7 +234,7 @@ impl RpcClient {
                         .connection
                         .create_channel()
                         .await
-                        .map_err(unavailable)?,
+                        .map_err(|e| unavailable(&e))?,
                 };
                 // A passive declare of a missing queue closes the probe channel: make a new
                 // one next time and count no consumer.
@@ -285,7 +285,7 @@ impl RpcClient {
     }
 }
 
-fn unavailable(e: lapin::Error) -> RpcError {
+fn unavailable(e: &lapin::Error) -> RpcError {
     RpcError::Unavailable(format!("The message broker is not reachable: {e}"))
 }
 

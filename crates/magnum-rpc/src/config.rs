@@ -1,4 +1,7 @@
 //! The configuration sections the transport reads, with oslo.messaging's option names.
+//!
+//! [`MessagingDefaults`] is flattened into each binary's `[DEFAULT]` section; its non-text
+//! options therefore use [`magnum_config::lenient`].
 
 use crate::options::{TransportOptions, amqp_url_from_transport_url};
 use crate::version::{RPC_API_VERSION, Version};
@@ -14,6 +17,7 @@ pub struct MessagingDefaults {
     /// Exchange requests are published to.
     pub control_exchange: String,
     /// Seconds a call waits for its reply.
+    #[serde(deserialize_with = "magnum_config::lenient")]
     pub rpc_response_timeout: u64,
 }
 

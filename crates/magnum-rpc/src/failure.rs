@@ -7,8 +7,10 @@ use serde_json::{Map, Value, json};
 pub const MAGNUM_EXCEPTION_MODULE: &str = "magnum.common.exception";
 const DISPATCHER_MODULE: &str = "oslo_messaging.rpc.dispatcher";
 
-/// A failure object as it crosses the wire (the JSON text in a reply's `failure`).
+/// A failure object as it crosses the wire (the JSON text in a reply's `failure`). On the wire it
+/// also carries `args` (`[message]`) and `tb` (empty: no traceback leaves a conductor).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "WireFailure", into = "WireFailure")]
 pub struct RemoteFailure {
     /// Exception class, e.g. `BayNotFound`.
     pub class: String,
@@ -16,15 +18,45 @@ pub struct RemoteFailure {
     pub module: String,
     /// The only text shown to HTTP clients.
     pub message: String,
-    /// `[message]`.
-    #[serde(default)]
-    pub args: Vec<Value>,
     /// Format parameters plus `code`, the HTTP status, on typed errors.
-    #[serde(default)]
     pub kwargs: Map<String, Value>,
-    /// One line per cause, each ending in a newline.
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireFailure {
+    class: String,
+    module: String,
+    message: String,
     #[serde(default)]
-    pub tb: Vec<String>,
+    args: Vec<Value>,
+    #[serde(default)]
+    kwargs: Map<String, Value>,
+    #[serde(default)]
+    tb: Vec<String>,
+}
+
+impl From<WireFailure> for RemoteFailure {
+    fn from(w: WireFailure) -> Self {
+        RemoteFailure {
+            class: w.class,
+            module: w.module,
+            message: w.message,
+            kwargs: w.kwargs,
+        }
+    }
+}
+
+impl From<RemoteFailure> for WireFailure {
+    fn from(f: RemoteFailure) -> Self {
+        WireFailure {
+            args: vec![json!(f.message)],
+            class: f.class,
+            module: f.module,
+            message: f.message,
+            kwargs: f.kwargs,
+            tb: Vec::new(),
+        }
+    }
 }
 
 impl RemoteFailure {
@@ -36,10 +68,8 @@ impl RemoteFailure {
         RemoteFailure {
             class: class.to_owned(),
             module: MAGNUM_EXCEPTION_MODULE.to_owned(),
-            args: vec![json!(message)],
             message,
             kwargs,
-            tb: Vec::new(),
         }
     }
 
@@ -53,10 +83,8 @@ impl RemoteFailure {
         RemoteFailure {
             class: class.to_owned(),
             module: module.to_owned(),
-            args: vec![json!(message)],
             message,
             kwargs: Map::new(),
-            tb: Vec::new(),
         }
     }
 

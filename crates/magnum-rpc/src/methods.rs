@@ -424,7 +424,7 @@ impl Call {
             }
             "object_class_action_versions" | "object_class_action" => {
                 let a = ObjectClassActionArgs::deserialize(args).map_err(parse(method))?;
-                Call::decode_object_call(a)
+                Call::decode_object_call(&a)
             }
             "baymodel_create" => {
                 let a = ObjectArg::deserialize(args).map_err(parse(method))?;
@@ -451,7 +451,7 @@ impl Call {
         }
     }
 
-    fn decode_object_call(a: ObjectClassActionArgs) -> Result<Call, RemoteFailure> {
+    fn decode_object_call(a: &ObjectClassActionArgs) -> Result<Call, RemoteFailure> {
         let _ = (&a.object_versions, &a.objver); // we answer at our versions, all ≤ the caller's
         let kind = ObjectKind::parse(&a.objname)
             .ok_or_else(|| RemoteFailure::unsupported_object(&a.objname))?;

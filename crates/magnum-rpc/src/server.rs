@@ -124,10 +124,10 @@ impl SeenIds {
         if self.set.contains(id) {
             return false;
         }
-        if self.order.len() == SEEN_IDS {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
+        if self.order.len() == SEEN_IDS
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
         }
         self.order.push_back(id.to_owned());
         self.set.insert(id.to_owned());
@@ -313,12 +313,14 @@ async fn handle<D: Dispatch>(
         request_id = %request.context.request_id,
     );
     async {
-        if let Some(id) = &request.unique_id {
-            if !lock(&state.seen).insert(id) {
-                tracing::info!("dropping a duplicate message");
-                let _ = delivery.ack(BasicAckOptions::default()).await;
-                return;
-            }
+        let first_time = request
+            .unique_id
+            .as_ref()
+            .is_none_or(|id| lock(&state.seen).insert(id));
+        if !first_time {
+            tracing::info!("dropping a duplicate message");
+            let _ = delivery.ack(BasicAckOptions::default()).await;
+            return;
         }
         let deadline = deadline(&delivery);
         let budget = deadline
@@ -391,11 +393,9 @@ async fn run<D: Dispatch>(
             "The conductor ran out of time for this request.",
         ))
     });
-    if outcome.is_err() {
-        if let Some(id) = &request.unique_id {
-            // A failed request has no effect to protect: a resend may try again.
-            lock(&state.seen).forget(id);
-        }
+    if let (Err(_), Some(id)) = (&outcome, &request.unique_id) {
+        // A failed request has no effect to protect: a resend may try again.
+        lock(&state.seen).forget(id);
     }
     outcome
 }

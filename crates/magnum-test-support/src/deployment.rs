@@ -1,0 +1,429 @@
+//! Runs both daemons as child processes, the way operators run them.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Where `cargo build --bins` left the daemons: the directory above the test binary's `deps/`.
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// Options for [`Deployment::start_with`].
+#[derive(Debug, Default)]
+pub struct DeploymentBuilder {
+    extra_config: String,
+    conductors: usize,
+    start_api: bool,
+}
+
+impl DeploymentBuilder {
+    /// Adds INI text after the generated configuration (later sections win).
+    pub fn config(mut self, ini: &str) -> Self {
+        self.extra_config.push_str(ini);
+        self.extra_config.push('\n');
+        self
+    }
+
+    /// Number of conductors to start (default 1; 0 for none).
+    pub fn conductors(mut self, n: usize) -> Self {
+        self.conductors = n;
+        self
+    }
+
+    /// Starts the API too (default true).
+    pub fn without_api(mut self) -> Self {
+        self.start_api = false;
+        self
+    }
+
+    /// Starts the deployment.
+    pub async fn start(self) -> Deployment {
+        Deployment::start_with(self).await
+    }
+}
+
+/// Both daemons on a fresh database and a private exchange and topic.
+#[derive(Debug)]
+pub struct Deployment {
+    /// Base URL of the API, e.g. `http://127.0.0.1:40123`.
+    pub base: String,
+    /// The configuration file both daemons read.
+    pub config_file: PathBuf,
+    /// Database URL of this deployment.
+    pub database_url: String,
+    /// The private control exchange.
+    pub exchange: String,
+    /// The private conductor topic.
+    pub topic: String,
+    database: String,
+    dir: PathBuf,
+    api: Option<Child>,
+    conductors: Vec<Child>,
+    http: reqwest::Client,
+}
+
+/// An HTTP answer with its body parsed as JSON (null when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body as JSON.
+    pub json: Value,
+    /// Body as text.
+    pub text: String,
+}
+
+impl Reply {
+    /// Asserts the status, showing the body otherwise; returns the JSON.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        &self.json
+    }
+
+    /// The OpenStack error message (`errors[0].detail`), asserting both body shapes exist.
+    #[track_caller]
+    pub fn error_message(&self) -> String {
+        let detail = self.json["errors"][0]["detail"]
+            .as_str()
+            .unwrap_or_else(|| {
+                panic!("no errors[0].detail in {}", self.text);
+            });
+        let legacy: Value =
+            serde_json::from_str(self.json["error_message"].as_str().unwrap_or("{}"))
+                .expect("error_message holds JSON text");
+        assert_eq!(
+            legacy["faultstring"], detail,
+            "both error shapes carry the message"
+        );
+        detail.to_owned()
+    }
+}
+
+impl Deployment {
+    /// One API and one conductor.
+    pub async fn start() -> Deployment {
+        Self::builder().start().await
+    }
+
+    /// Options for a deployment.
+    pub fn builder() -> DeploymentBuilder {
+        DeploymentBuilder {
+            extra_config: String::new(),
+            conductors: 1,
+            start_api: true,
+        }
+    }
+
+    async fn start_with(options: DeploymentBuilder) -> Deployment {
+        let suffix = crate::unique_suffix();
+        let database = format!("magnum_e2e_{suffix}");
+        let admin_url = crate::database_url();
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("PostgreSQL reachable");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .await
+            .expect("create db");
+        let database_url = match admin_url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{database}"),
+            None => panic!("DATABASE_URL has no database name"),
+        };
+        let amqp = crate::amqp_url();
+        let transport = amqp.replacen("amqp://", "rabbit://", 1);
+        let dir = std::env::temp_dir().join(format!("magnum-e2e-{suffix}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let exchange = format!("magnum-e2e-{suffix}");
+        let topic = format!("magnum-conductor-{suffix}");
+        let config = format!(
+            "[DEFAULT]\ntransport_url = {transport}\ncontrol_exchange = {exchange}\n\
+             auth_strategy = noauth\nrpc_response_timeout = 20\ngraceful_shutdown_timeout = 5\n\
+             [api]\nhost = 127.0.0.1\nport = 0\n\
+             [conductor]\ntopic = {topic}\nheartbeat_interval = 1\n\
+             [database]\nconnection = {database_url}\n\
+             [rpc]\npresence_check_interval = 0.2\n\
+             [oslo_messaging_rabbit]\nrabbit_transient_queues_ttl = 120\n{}",
+            options.extra_config
+        );
+        let config_file = dir.join("magnum.conf");
+        std::fs::write(&config_file, config).expect("write config");
+        let status = Command::new(binary("magnum-conductor"))
+            .arg("--config-file")
+            .arg(&config_file)
+            .args(["db", "upgrade"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .status()
+            .await
+            .expect("run db upgrade");
+        assert!(status.success(), "magnum-conductor db upgrade failed");
+        let mut deployment = Deployment {
+            base: String::new(),
+            config_file,
+            database_url,
+            exchange,
+            topic,
+            database,
+            dir,
+            api: None,
+            conductors: Vec::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("http client"),
+        };
+        for _ in 0..options.conductors {
+            deployment.start_conductor();
+        }
+        if options.start_api {
+            deployment.start_api().await;
+            if options.conductors > 0 {
+                deployment.wait_for_conductor().await;
+            }
+        }
+        deployment
+    }
+
+    /// Starts another conductor process.
+    pub fn start_conductor(&mut self) {
+        let child = Command::new(binary("magnum-conductor"))
+            .arg("--config-file")
+            .arg(&self.config_file)
+            .env(
+                "RUST_LOG",
+                std::env::var("MAGNUM_E2E_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start magnum-conductor");
+        self.conductors.push(child);
+    }
+
+    /// Process ids of the running conductors.
+    pub fn conductor_pids(&self) -> Vec<u32> {
+        self.conductors.iter().filter_map(Child::id).collect()
+    }
+
+    /// Kills conductor `index` with SIGKILL.
+    pub async fn kill_conductor(&mut self, index: usize) {
+        let mut child = self.conductors.remove(index);
+        child.kill().await.expect("kill conductor");
+    }
+
+    /// Sends SIGTERM to conductor `index` and waits for it to exit.
+    pub async fn stop_conductor(&mut self, index: usize) -> std::process::ExitStatus {
+        let mut child = self.conductors.remove(index);
+        if let Some(pid) = child.id() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+        }
+        tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("conductor exits after SIGTERM")
+            .expect("wait")
+    }
+
+    async fn start_api(&mut self) {
+        let mut child = Command::new(binary("magnum-api"))
+            .arg("--config-file")
+            .arg(&self.config_file)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start magnum-api");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(at) = line.find("listening on ") {
+                    return line[at + "listening on ".len()..].trim().to_owned();
+                }
+            }
+            panic!("magnum-api exited before listening");
+        })
+        .await
+        .expect("magnum-api starts listening");
+        // Keep draining (and showing) the API's log so it never blocks on a full pipe.
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if std::env::var_os("MAGNUM_E2E_LOG").is_some() {
+                    eprintln!("[api] {line}");
+                }
+            }
+        });
+        self.base = format!("http://{addr}");
+        self.api = Some(child);
+    }
+
+    /// Waits until the API reaches a conductor.
+    pub async fn wait_for_conductor(&self) {
+        crate::eventually(
+            "the API reaches a conductor",
+            Duration::from_secs(60),
+            || async { self.get("/v1/baymodels").await.status != StatusCode::SERVICE_UNAVAILABLE },
+        )
+        .await;
+    }
+
+    /// Sends a request as project `demo`, user `alice`, role member (noauth headers).
+    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        self.request_as(("alice", "demo", "member"), method, path, body)
+            .await
+    }
+
+    /// Sends a request as `(user, project, roles)`.
+    pub async fn request_as(
+        &self,
+        who: (&str, &str, &str),
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-User-Id", who.0)
+            .header("X-Project-Id", who.1)
+            .header("X-Roles", who.2);
+        if let Some(body) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+        }
+        let resp = req.send().await.expect("request sent");
+        Self::reply(resp).await
+    }
+
+    /// Sends a raw body with arbitrary headers.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-User-Id", "alice")
+            .header("X-Project-Id", "demo")
+            .header("X-Roles", "member");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.body(body).send().await.expect("request sent");
+        Self::reply(resp).await
+    }
+
+    async fn reply(resp: reqwest::Response) -> Reply {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            json,
+            text,
+        }
+    }
+
+    /// `GET` as the default tenant.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, None).await
+    }
+
+    /// `POST` JSON as the default tenant.
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    /// `PATCH` JSON as the default tenant.
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.request(Method::PATCH, path, Some(body)).await
+    }
+
+    /// `DELETE` as the default tenant.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.request(Method::DELETE, path, None).await
+    }
+
+    /// Runs SQL against this deployment's database and returns the first column of each row
+    /// as text.
+    pub async fn sql(&self, query: &str) -> Vec<Option<String>> {
+        use sqlx::Row;
+        let mut conn = PgConnection::connect(&self.database_url)
+            .await
+            .expect("connect");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(query.to_owned()))
+            .fetch_all(&mut conn)
+            .await
+            .expect("query");
+        rows.iter()
+            .map(|r| r.try_get::<Option<String>, _>(0).expect("text column"))
+            .collect()
+    }
+
+    /// Counts rows of `table` in this deployment's database.
+    pub async fn count(&self, table: &str) -> i64 {
+        let mut conn = PgConnection::connect(&self.database_url)
+            .await
+            .expect("connect");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&mut conn)
+            .await
+            .expect("count")
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        for child in self.conductors.iter_mut().chain(self.api.iter_mut()) {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        // Dropping the database needs the daemons gone; psql keeps Drop synchronous.
+        let admin_url = crate::database_url();
+        let _ = std::process::Command::new("psql")
+            .arg(&admin_url)
+            .args([
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
