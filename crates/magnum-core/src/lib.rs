@@ -1,10 +1,12 @@
 //! Magnum's domain: the objects tenants manage, their identifiers, status rules and input
 //! validation. No I/O lives here: every other crate builds on these types.
 
+pub mod bay;
 pub mod baymodel;
 pub mod error;
 pub mod fields;
 pub mod ident;
+pub mod node;
 pub mod patch;
 pub mod time;
 
