@@ -9,7 +9,10 @@
 mod api_core;
 mod bad_input;
 mod baymodels;
+mod bays;
+mod config;
 mod faults;
+mod kube_bays;
 mod layout;
 mod rpc_contract;
 

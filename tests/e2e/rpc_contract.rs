@@ -468,3 +468,156 @@ async fn a_call_whose_deadline_passed_before_delivery_never_runs() {
     );
     assert_eq!(e2e.count("baymodel").await, 0);
 }
+
+mod requests {
+    //! Golden snapshots of what our own client sends, one per method: the request half of the
+    //! wire contract.
+
+    use super::golden;
+    use magnum_core::bay::BaySpec;
+    use magnum_core::baymodel::{BayModel, BayModelSpec};
+    use magnum_rpc::Method;
+    use magnum_rpc::RequestContext;
+    use magnum_rpc::envelope;
+    use magnum_rpc::methods::{
+        BayChange, BayConverge, BayCreate, BayDelete, BayModelCreate, BayModelDelete,
+        BayModelUpdate, BayResize, BayUpdate, BayUpgrade, ConductorVersions, GetObject,
+        ListObjects, ListQuery, Lookup, PingConductor,
+    };
+    use serde_json::{Value, json};
+    use uuid::Uuid;
+
+    const BAY: Uuid = Uuid::from_u128(0x5d1c7b0e_3f6a_4c2d_9e8b_1a2b3c4d5e6f);
+    const MODEL: Uuid = Uuid::from_u128(0x7c1e9a04_b2d3_4f6e_8a5b_0c9d1e2f3a4b);
+
+    fn context() -> RequestContext {
+        RequestContext {
+            request_id: "req-6f1d3b2e-8c4a-4f0b-9d7e-2a1c5b8e9f30".into(),
+            user_id: Some("1b2c3d4e5f6a4b7c8d9e0f1a2b3c4d5e".into()),
+            user_name: Some("alice".into()),
+            project_id: Some("8a3c2f1e0d9b4c7a6e5f4d3c2b1a0f9e".into()),
+            project_name: Some("demo".into()),
+            user_domain_id: Some("default".into()),
+            user_domain_name: Some("Default".into()),
+            roles: vec!["member".into(), "reader".into()],
+            ..RequestContext::default()
+        }
+    }
+
+    fn pin<M: Method>(method: &M, case: &str) {
+        let inner = envelope::request(
+            &context(),
+            M::NAME,
+            &M::SINCE.to_string(),
+            method.args(),
+            Some(("msgid", "reply_q")),
+        );
+        golden(M::NAME, &format!("request_{case}"), &Value::Object(inner));
+    }
+
+    fn baymodel_spec() -> BayModelSpec {
+        serde_json::from_value(json!({"uuid": MODEL, "name": "k8s", "coe": "kubernetes",
+            "image_id": "fedora-coreos", "network_driver": "flannel",
+            "docker_storage_driver": "devicemapper", "labels": {"kube_tag": "v1.33"},
+            "server_type": "vm"}))
+        .unwrap()
+    }
+
+    fn bay_spec() -> BaySpec {
+        serde_json::from_value(
+            json!({"uuid": BAY, "name": "web", "baymodel_id": MODEL.to_string(),
+            "node_count": 2, "master_count": 1, "create_timeout": 60, "discovery_url": null,
+            "labels": null, "merge_labels": false, "keypair": null, "flavor_id": null,
+            "master_flavor_id": null, "docker_volume_size": null, "fixed_network": null,
+            "fixed_subnet": null, "floating_ip_enabled": null, "master_lb_enabled": null}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn our_client_sends_every_method_as_pinned() {
+        pin(&PingConductor, "default");
+        pin(&ConductorVersions, "default");
+        pin(
+            &GetObject::<BayModel>::new(Lookup::Name("k8s".into())),
+            "baymodel_get_by_name",
+        );
+        pin(
+            &GetObject::<BayModel>::new(Lookup::Uuid(MODEL)),
+            "baymodel_get_by_uuid",
+        );
+        let query = ListQuery {
+            limit: Some(21),
+            marker: Some(MODEL),
+            sort_key: Some("name".into()),
+            sort_dir: Some("desc".into()),
+            filters: None,
+        };
+        pin(&ListObjects::<BayModel>::new(query), "baymodel_list");
+        pin(
+            &BayModelCreate {
+                baymodel: baymodel_spec(),
+            },
+            "default",
+        );
+        pin(
+            &BayModelUpdate {
+                uuid: MODEL,
+                baymodel: baymodel_spec(),
+                changes: vec!["name".into()],
+            },
+            "default",
+        );
+        pin(&BayModelDelete { uuid: MODEL }, "default");
+        pin(
+            &BayCreate {
+                bay: bay_spec(),
+                bay_create_timeout: Some(60),
+            },
+            "default",
+        );
+        pin(
+            &BayUpdate {
+                bay: BayChange {
+                    uuid: BAY,
+                    node_count: Some(3),
+                },
+                rollback: true,
+            },
+            "default",
+        );
+        pin(&BayDelete { uuid: BAY }, "default");
+        pin(
+            &BayResize {
+                bay: BayChange {
+                    uuid: BAY,
+                    node_count: None,
+                },
+                node_count: 1,
+                nodes_to_remove: vec!["n1".into()],
+                nodegroup: None,
+            },
+            "default",
+        );
+        pin(
+            &BayUpgrade {
+                bay: BayChange {
+                    uuid: BAY,
+                    node_count: None,
+                },
+                baymodel: MODEL,
+                max_batch_size: 1,
+                nodegroup: None,
+            },
+            "default",
+        );
+        pin(
+            &BayConverge {
+                bay_uuid: BAY,
+                op: "create".into(),
+                op_id: "0d9c8b7a6f5e44d3b2a1908f7e6d5c4b".into(),
+            },
+            "default",
+        );
+    }
+}

@@ -22,7 +22,6 @@ impl ApiVersion {
     /// Version 1.1, the baseline served to callers that send no version header.
     pub(crate) const V1_1: ApiVersion = ApiVersion::new(1, 1);
     /// Version 1.2: bay POST and PATCH answer 202 with `{"uuid"}`.
-    #[cfg(test)]
     pub(crate) const V1_2: ApiVersion = ApiVersion::new(1, 2);
     /// Version 1.10: `node_count` 0 is allowed on bays, clusters and resizes.
     pub(crate) const V1_10: ApiVersion = ApiVersion::new(1, 10);

@@ -1,12 +1,13 @@
 //! Every route of the API in one table, in api-ref order.
 
 use crate::handlers::baymodels::{self, BayModels, ClusterTemplates};
+use crate::handlers::bays::{self, Bays, Clusters};
 use crate::handlers::versions;
 use crate::middleware;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 /// The API as one router; `body_limit` is `[api] max_request_body_size`.
 pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
@@ -36,6 +37,41 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
                 .patch(baymodels::update::<ClusterTemplates>)
                 .delete(baymodels::delete::<ClusterTemplates>),
         )
+        .route(
+            "/v1/bays",
+            get(bays::list::<Bays>).post(bays::create::<Bays>),
+        )
+        .route("/v1/bays/detail", get(bays::detail::<Bays>))
+        .route(
+            "/v1/bays/{ident}",
+            get(bays::show::<Bays>)
+                .patch(bays::update::<Bays>)
+                .delete(bays::delete::<Bays>),
+        )
+        .route(
+            "/v1/clusters",
+            get(bays::list::<Clusters>).post(bays::create::<Clusters>),
+        )
+        .route("/v1/clusters/detail", get(bays::detail::<Clusters>))
+        .route(
+            "/v1/clusters/{ident}",
+            get(bays::show::<Clusters>)
+                .patch(bays::update::<Clusters>)
+                .delete(bays::delete::<Clusters>),
+        )
+        .route("/v1/clusters/{ident}/actions/resize", post(bays::resize))
+        .route("/v1/clusters/{ident}/actions/upgrade", post(bays::upgrade))
+        .route(
+            "/v1/clusters/{ident}/nodegroups",
+            get(bays::list_nodegroups),
+        )
+        .route(
+            "/v1/clusters/{ident}/nodegroups/{nodegroup}",
+            get(bays::show_nodegroup),
+        )
+        .route("/v1/nodes", get(bays::list_nodes))
+        .route("/v1/nodes/detail", get(bays::detail_nodes))
+        .route("/v1/nodes/{ident}", get(bays::show_node))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,

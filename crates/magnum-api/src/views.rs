@@ -1,8 +1,10 @@
 //! How objects look in HTTP answers: field selection, timestamps with an offset, and links.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use magnum_core::bay::{Bay, BayStatus, HealthStatus};
 use magnum_core::baymodel::BayModel;
-use serde_json::{Map, Value};
+use magnum_core::node::Node;
+use serde_json::{Map, Value, json};
 
 /// ISO 8601 with whole seconds and an explicit offset: `2015-10-19T12:34:56+00:00`.
 pub(crate) fn timestamp(at: Option<&DateTime<Utc>>) -> Value {
@@ -90,4 +92,176 @@ impl TemplateFamily {
         }
         Value::Object(item)
     }
+}
+
+/// The URL families of bays (spec/rest-api.md §3.2, §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BayFamily {
+    /// `/v1/bays`, policy `bay:*`.
+    Bays,
+    /// `/v1/clusters`, policy `cluster:*`.
+    Clusters,
+}
+
+impl BayFamily {
+    /// Collection name in URLs and list bodies.
+    pub(crate) fn collection(self) -> &'static str {
+        match self {
+            BayFamily::Bays => "bays",
+            BayFamily::Clusters => "clusters",
+        }
+    }
+
+    /// Policy rule `<prefix>:<action>`.
+    pub(crate) fn rule(self, action: &str) -> String {
+        match self {
+            BayFamily::Bays => format!("bay:{action}"),
+            BayFamily::Clusters => format!("cluster:{action}"),
+        }
+    }
+
+    /// The kind in messages.
+    pub(crate) fn kind(self) -> &'static str {
+        match self {
+            BayFamily::Bays => "Bay",
+            BayFamily::Clusters => "Cluster",
+        }
+    }
+
+    /// The template family its parent references belong to.
+    pub(crate) fn templates(self) -> TemplateFamily {
+        match self {
+            BayFamily::Bays => TemplateFamily::BayModels,
+            BayFamily::Clusters => TemplateFamily::ClusterTemplates,
+        }
+    }
+
+    /// Renders a bay; `reduced` picks the plain-list fields.
+    pub(crate) fn view(self, bay: &Bay, base: &str, reduced: bool) -> Value {
+        let mut item = Map::new();
+        let mut put = |k: &str, v: Value| {
+            item.insert(k.to_owned(), v);
+        };
+        put("uuid", json!(bay.uuid));
+        put("name", json!(bay.name));
+        put("node_count", json!(bay.node_count));
+        put("master_count", json!(bay.master_count));
+        put("status", json!(bay.status.as_str()));
+        put(
+            "links",
+            crate::links::links(base, self.collection(), &bay.uuid.to_string()),
+        );
+        let health = bay.health_status.map(HealthStatus::as_str);
+        match self {
+            BayFamily::Bays => {
+                put("baymodel_id", json!(bay.baymodel_id));
+                put("bay_create_timeout", json!(bay.create_timeout));
+            }
+            BayFamily::Clusters => {
+                put("cluster_template_id", json!(bay.baymodel_id));
+                put("create_timeout", json!(bay.create_timeout));
+                put("keypair", json!(bay.keypair));
+                put("docker_volume_size", json!(bay.docker_volume_size));
+                put("labels", json!(bay.labels));
+                put("health_status", json!(health));
+                put("master_flavor_id", json!(bay.master_flavor_id));
+                put("flavor_id", json!(bay.flavor_id));
+                put("stack_id", json!(bay.stack_id));
+            }
+        }
+        if reduced {
+            return Value::Object(item);
+        }
+        put("status_reason", json!(bay.status_reason));
+        put("discovery_url", json!(bay.discovery_url));
+        put("api_address", json!(bay.api_address));
+        put("node_addresses", json!(bay.node_addresses));
+        put("master_addresses", json!(bay.master_addresses));
+        put("coe_version", json!(bay.coe_version));
+        put("container_version", json!(bay.container_version));
+        put("health_status", json!(health));
+        put("stack_id", json!(bay.stack_id));
+        put("created_at", timestamp(bay.created_at.as_ref()));
+        put("updated_at", timestamp(bay.updated_at.as_ref()));
+        if self == BayFamily::Clusters {
+            put(
+                "health_status_reason",
+                json!(bay.health_status_reason.clone().unwrap_or_default()),
+            );
+            put("project_id", json!(bay.project_id));
+            put("user_id", json!(bay.user_id));
+            put("fixed_network", json!(bay.fixed_network));
+            put("fixed_subnet", json!(bay.fixed_subnet));
+            put("floating_ip_enabled", json!(bay.floating_ip_enabled));
+            put("master_lb_enabled", json!(bay.master_lb_enabled));
+            let failed = matches!(
+                bay.status,
+                BayStatus::CreateFailed | BayStatus::UpdateFailed | BayStatus::DeleteFailed
+            );
+            let faults = match (&bay.status_reason, failed) {
+                (Some(reason), true) => json!({"default-worker": reason}),
+                _ => json!({}),
+            };
+            put("faults", faults);
+        }
+        Value::Object(item)
+    }
+}
+
+/// Renders a node.
+pub(crate) fn node_view(node: &Node, base: &str, reduced: bool) -> Value {
+    let mut item = json!({
+        "uuid": node.uuid, "type": node.node_type, "image_id": node.image_id,
+        "ironic_node_id": node.ironic_node_id,
+        "links": crate::links::links(base, "nodes", &node.uuid.to_string()),
+    });
+    if !reduced && let Value::Object(map) = &mut item {
+        map.insert("name".into(), json!(node.name));
+        map.insert("bay_uuid".into(), json!(node.bay_uuid));
+        map.insert("role".into(), json!(node.role));
+        map.insert("status".into(), json!(node.status));
+        map.insert("addresses".into(), json!(node.addresses));
+        map.insert("created_at".into(), timestamp(node.created_at.as_ref()));
+        map.insert("updated_at".into(), timestamp(node.updated_at.as_ref()));
+    }
+    item
+}
+
+/// The two nodegroups every cluster has, derived from the bay (spec/rest-api.md §4.3).
+pub(crate) fn default_nodegroups(bay: &Bay, image_id: &str, base: &str) -> Vec<Value> {
+    let cluster = bay.uuid.to_string();
+    let group = |name: &str,
+                 role: &str,
+                 count: i32,
+                 flavor: &Option<String>,
+                 addresses: &[String]| {
+        let uuid = uuid::Uuid::new_v5(&bay.uuid, name.as_bytes());
+        json!({
+            "uuid": uuid, "name": name, "role": role, "is_default": true,
+            "cluster_id": cluster, "project_id": bay.project_id, "node_count": count,
+            "min_node_count": 0, "max_node_count": null, "flavor_id": flavor,
+            "image_id": image_id, "docker_volume_size": bay.docker_volume_size,
+            "labels": bay.labels, "node_addresses": addresses, "status": bay.status.as_str(),
+            "status_reason": bay.status_reason, "stack_id": bay.stack_id, "version": null,
+            "created_at": timestamp(bay.created_at.as_ref()),
+            "updated_at": timestamp(bay.updated_at.as_ref()),
+            "links": crate::links::links(base, &format!("clusters/{cluster}/nodegroups"), &uuid.to_string()),
+        })
+    };
+    vec![
+        group(
+            "default-master",
+            "master",
+            bay.master_count,
+            &bay.master_flavor_id,
+            &bay.master_addresses,
+        ),
+        group(
+            "default-worker",
+            "worker",
+            bay.node_count,
+            &bay.flavor_id,
+            &bay.node_addresses,
+        ),
+    ]
 }

@@ -21,6 +21,53 @@ pub struct ConductorConfig {
     pub rpc: RpcSection,
     /// `[api]` limits the conductor also enforces.
     pub api: ApiLimits,
+    /// `[bay]`.
+    pub bay: BaySection,
+    /// `[quotas]`.
+    pub quotas: QuotaSection,
+    /// `[docker]`: the docker driver's Engine pool; empty switches the driver off.
+    pub docker: magnum_drivers::docker::DockerConfig,
+    /// `[kubernetes]`: the kubernetes driver's cluster; unset switches the driver off.
+    pub kubernetes: magnum_drivers::kubernetes::KubernetesConfig,
+}
+
+/// `[bay]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct BaySection {
+    /// Minutes a bay create may take before it ends `CREATE_FAILED` (0: no limit), unless the
+    /// request sets its own.
+    pub create_timeout: i64,
+    /// Minutes an update or delete may keep retrying an unreachable backend.
+    pub operation_timeout: i64,
+    /// Most worker nodes one bay may have.
+    pub max_node_count: i32,
+}
+
+impl Default for BaySection {
+    fn default() -> Self {
+        BaySection {
+            create_timeout: 60,
+            operation_timeout: 60,
+            max_node_count: 100,
+        }
+    }
+}
+
+/// `[quotas]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct QuotaSection {
+    /// Bays a project may hold when no quota row says otherwise.
+    pub max_clusters_per_project: i64,
+}
+
+impl Default for QuotaSection {
+    fn default() -> Self {
+        QuotaSection {
+            max_clusters_per_project: 20,
+        }
+    }
 }
 
 /// `[DEFAULT]` options the conductor reads.
@@ -106,6 +153,12 @@ pub struct ConductorSection {
     pub workers: u16,
     /// Seconds between heartbeats into the services table; 0 switches them off.
     pub heartbeat_interval: u64,
+    /// Seconds a conductor's claim on a bay's work lasts unless renewed; a dead conductor's work
+    /// is taken over after this long.
+    pub lease_timeout: u64,
+    /// Seconds between reconciler passes (resume abandoned work, expire timeouts, compare bays
+    /// with their backends); 0 switches periodic work off.
+    pub periodic_interval: u64,
 }
 
 impl Default for ConductorSection {
@@ -114,6 +167,8 @@ impl Default for ConductorSection {
             topic: "magnum-conductor".into(),
             workers: 16,
             heartbeat_interval: 10,
+            lease_timeout: 30,
+            periodic_interval: 10,
         }
     }
 }
@@ -122,6 +177,16 @@ impl ConductorSection {
     /// Heartbeat period; zero means off.
     pub fn heartbeat_every(&self) -> Duration {
         Duration::from_secs(self.heartbeat_interval)
+    }
+
+    /// Reconciler period; zero means off.
+    pub fn periodic_every(&self) -> Duration {
+        Duration::from_secs(self.periodic_interval)
+    }
+
+    /// How long a claim on a bay's work lasts.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_timeout.max(1))
     }
 }
 

@@ -1,14 +1,21 @@
 //! Routes each decoded RPC call to its handler, and turns storage errors into RPC failures.
 
-use crate::config::ConductorConfig;
+use crate::backends::Backends;
+use crate::config::{BaySection, ConductorConfig};
 use crate::handlers;
+use magnum_core::bay::BayOp;
 use magnum_rpc::methods::{ConductorInfo, ObjectKind, VersionCaps, object_versions};
 use magnum_rpc::version::RPC_API_VERSION;
 use magnum_rpc::{Call, Dispatch, RemoteFailure, RequestContext};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
 
-/// The conductor's state shared by every handler; cheap to share behind an `Arc`.
+/// The conductor's state shared by every handler and worker; shared behind an `Arc`.
 #[derive(Debug)]
 pub struct Conductor {
     pub(crate) pool: sqlx::PgPool,
@@ -16,11 +23,24 @@ pub struct Conductor {
     host: String,
     pub(crate) max_limit: u32,
     service_down_time: u64,
+    pub(crate) backends: Backends,
+    pub(crate) bay: BaySection,
+    pub(crate) quota_default: i64,
+    pub(crate) lease: Duration,
+    /// Bay work running on this conductor.
+    pub(crate) work: TaskTracker,
+    /// Cancelled when the conductor stops: workers hand their leases back.
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl Conductor {
-    /// A conductor using `pool`, with a fresh random server name.
-    pub fn new(cfg: &ConductorConfig, pool: sqlx::PgPool) -> Self {
+    /// A conductor using `pool` and `backends`, with a fresh random server name.
+    pub(crate) fn new(
+        cfg: &ConductorConfig,
+        pool: sqlx::PgPool,
+        backends: Backends,
+        shutdown: CancellationToken,
+    ) -> Self {
         let server_name = Alphanumeric
             .sample_string(&mut rand::rng(), 12)
             .to_lowercase();
@@ -30,6 +50,12 @@ impl Conductor {
             host: cfg.host(),
             max_limit: cfg.api.max_limit,
             service_down_time: cfg.default.service_down_time,
+            backends,
+            bay: cfg.bay.clone(),
+            quota_default: cfg.quotas.max_clusters_per_project,
+            lease: cfg.conductor.lease(),
+            work: TaskTracker::new(),
+            shutdown,
         }
     }
 
@@ -109,26 +135,64 @@ pub(crate) fn storage(e: impl Into<magnum_db::Error>) -> RemoteFailure {
     }
 }
 
-impl Dispatch for Conductor {
+/// The RPC face of a [`Conductor`].
+#[derive(Debug, Clone)]
+pub(crate) struct Handlers(pub(crate) Arc<Conductor>);
+
+impl Dispatch for Handlers {
     async fn dispatch(&self, ctx: RequestContext, call: Call) -> Result<Value, RemoteFailure> {
+        let c = &self.0;
         match call {
             Call::PingConductor => Ok(json!(true)),
-            Call::ConductorVersions => self.versions().await,
-            Call::GetObject {
-                kind: ObjectKind::BayModel,
-                lookup,
-            } => handlers::baymodels::get(self, &ctx, &lookup).await,
-            Call::ListObjects {
-                kind: ObjectKind::BayModel,
-                query,
-            } => handlers::baymodels::list(self, &ctx, query).await,
-            Call::BayModelCreate(spec) => handlers::baymodels::create(self, &ctx, spec).await,
+            Call::ConductorVersions => c.versions().await,
+            Call::GetObject { kind, lookup } => match kind {
+                ObjectKind::BayModel => handlers::baymodels::get(c, &ctx, &lookup).await,
+                ObjectKind::Bay => handlers::bays::get(c, &ctx, &lookup).await,
+                ObjectKind::Node => handlers::nodes::get(c, &ctx, &lookup).await,
+            },
+            Call::ListObjects { kind, query } => match kind {
+                ObjectKind::BayModel => handlers::baymodels::list(c, &ctx, query).await,
+                ObjectKind::Bay => handlers::bays::list(c, &ctx, query).await,
+                ObjectKind::Node => handlers::nodes::list(c, &ctx, query).await,
+            },
+            Call::BayModelCreate(spec) => handlers::baymodels::create(c, &ctx, spec).await,
             Call::BayModelUpdate {
                 uuid,
                 baymodel,
                 changes,
-            } => handlers::baymodels::update(self, &ctx, uuid, &baymodel, &changes).await,
-            Call::BayModelDelete { uuid } => handlers::baymodels::delete(self, &ctx, uuid).await,
+            } => handlers::baymodels::update(c, &ctx, uuid, &baymodel, &changes).await,
+            Call::BayModelDelete { uuid } => handlers::baymodels::delete(c, &ctx, uuid).await,
+            Call::BayCreate {
+                bay,
+                bay_create_timeout,
+            } => handlers::bays::create(c, &ctx, bay, bay_create_timeout).await,
+            Call::BayUpdate { bay, rollback } => {
+                handlers::bays::update(c, &ctx, &bay, rollback).await
+            }
+            Call::BayDelete { uuid } => handlers::bays::delete(c, &ctx, uuid).await,
+            Call::BayResize {
+                bay,
+                node_count,
+                nodes_to_remove,
+                nodegroup,
+            } => {
+                let group = nodegroup.as_deref();
+                handlers::bays::resize(c, &ctx, &bay, node_count, &nodes_to_remove, group).await
+            }
+            Call::BayUpgrade { bay, baymodel, .. } => {
+                handlers::bays::upgrade(c, &ctx, &bay, baymodel).await
+            }
+            Call::BayConverge(work) => {
+                let op = BayOp::parse(&work.op);
+                let op_id = Uuid::try_parse(&work.op_id);
+                let (Some(op), Ok(op_id)) = (op, op_id) else {
+                    return Err(RemoteFailure::invalid(
+                        "bay_converge: unknown op or bad op_id",
+                    ));
+                };
+                crate::converge::start(c, work.bay_uuid, op, op_id);
+                Ok(Value::Null)
+            }
         }
     }
 }

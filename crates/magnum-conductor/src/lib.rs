@@ -1,10 +1,13 @@
 //! magnum-conductor: consumes the RPC topic, owns the database, and (later) drives bay backends.
 //! `main.rs` only parses the command line; everything here is callable from tests.
 
+mod backends;
 mod config;
+mod converge;
 mod dispatch;
 mod handlers;
 mod heartbeat;
+mod reconcile;
 
 pub use config::ConductorConfig;
 pub use dispatch::Conductor;
@@ -92,22 +95,39 @@ async fn latest_applied(pool: &sqlx::PgPool) -> anyhow::Result<Option<i64>> {
     Ok(applied.iter().map(|m| m.version).max())
 }
 
-/// Runs the RPC server and the heartbeat until `shutdown`.
+/// Runs the RPC server, the bay reconciler and the heartbeat until `shutdown`; then lets bay
+/// work hand its leases back and leaves the services table.
 pub async fn run(cfg: ConductorConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let transport = cfg.transport()?;
-    let conductor = Arc::new(Conductor::new(&cfg, pool(&cfg)?));
+    let backends = backends::Backends::new(&cfg).await?;
+    let conductor = Arc::new(Conductor::new(
+        &cfg,
+        pool(&cfg)?,
+        backends,
+        shutdown.clone(),
+    ));
     tracing::info!(server = %conductor.server_name(), host = %conductor.host(), "starting magnum-conductor");
     let mut tasks = JoinSet::new();
     let server = magnum_rpc::RpcServer::new(transport, conductor.server_name());
-    tasks.spawn(server.serve(Arc::clone(&conductor), shutdown.clone()));
+    tasks.spawn(server.serve(
+        Arc::new(dispatch::Handlers(Arc::clone(&conductor))),
+        shutdown.clone(),
+    ));
     tasks.spawn(heartbeat::report(
         Arc::clone(&conductor),
         cfg.conductor.heartbeat_every(),
         shutdown.clone(),
     ));
+    tasks.spawn(reconcile::run(
+        Arc::clone(&conductor),
+        cfg.conductor.periodic_every(),
+        shutdown.clone(),
+    ));
     while tasks.join_next().await.is_some() {
         shutdown.cancel(); // one task ending stops the others
     }
+    conductor.work.close();
+    conductor.work.wait().await;
     conductor.leave().await;
     Ok(())
 }

@@ -2,8 +2,11 @@
 //! so the caller owns the transaction. Only magnum-conductor links this crate.
 
 pub mod baymodels;
+pub mod bays;
 mod error;
+pub mod nodes;
 pub mod paging;
+pub mod quotas;
 pub mod scope;
 pub mod services;
 

@@ -4,7 +4,9 @@
 use crate::failure::{RemoteFailure, RpcError};
 use crate::object::{Primitive, VersionedObject};
 use crate::version::{RPC_API_VERSION, Version};
+use magnum_core::bay::{Bay, BaySpec};
 use magnum_core::baymodel::{BayModel, BayModelSpec};
+use magnum_core::node::Node;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -35,6 +37,12 @@ pub const METHODS: &[(&str, Version)] = &[
     ("baymodel_create", Version::new(1, 0)),
     ("baymodel_update", Version::new(1, 0)),
     ("baymodel_delete", Version::new(1, 0)),
+    ("bay_create", Version::new(1, 0)),
+    ("bay_update", Version::new(1, 0)),
+    ("bay_delete", Version::new(1, 0)),
+    ("bay_resize", Version::new(1, 0)),
+    ("bay_upgrade", Version::new(1, 0)),
+    ("bay_converge", Version::new(1, 0)),
 ];
 
 impl VersionedObject for BayModel {
@@ -42,9 +50,26 @@ impl VersionedObject for BayModel {
     const VERSION: Version = Version::new(1, 7);
 }
 
+impl VersionedObject for Bay {
+    const NAME: &'static str = "Bay";
+    const VERSION: Version = Version::new(1, 0);
+}
+
+impl VersionedObject for Node {
+    const NAME: &'static str = "Node";
+    const VERSION: Version = Version::new(1, 0);
+}
+
 /// Versions of every object this build knows, sent as `object_versions`.
 pub fn object_versions() -> BTreeMap<String, String> {
-    BTreeMap::from([(BayModel::NAME.to_owned(), BayModel::VERSION.to_string())])
+    [
+        (BayModel::NAME, BayModel::VERSION),
+        (Bay::NAME, Bay::VERSION),
+        (Node::NAME, Node::VERSION),
+    ]
+    .into_iter()
+    .map(|(name, version)| (name.to_owned(), version.to_string()))
+    .collect()
 }
 
 fn decode<T: DeserializeOwned>(result: Value) -> Result<T, RpcError> {
@@ -304,14 +329,183 @@ impl Method for BayModelDelete {
 pub enum ObjectKind {
     /// `BayModel`.
     BayModel,
+    /// `Bay`.
+    Bay,
+    /// `Node`.
+    Node,
 }
 
 impl ObjectKind {
     fn parse(name: &str) -> Option<Self> {
         match name {
             "BayModel" => Some(ObjectKind::BayModel),
+            "Bay" => Some(ObjectKind::Bay),
+            "Node" => Some(ObjectKind::Node),
             _ => None,
         }
+    }
+}
+
+impl VersionedObject for BaySpec {
+    const NAME: &'static str = "Bay";
+    const VERSION: Version = Version::new(1, 0);
+}
+
+/// `bay_create`: records the bay as `CREATE_IN_PROGRESS` and answers; the backend work follows
+/// under a lease (spec/rpc.md §7.2).
+#[derive(Debug, Clone)]
+pub struct BayCreate {
+    /// The validated request; `uuid` is set and `baymodel_id` holds the baymodel's uuid.
+    pub bay: BaySpec,
+    /// Minutes the create may take; `None`: `[bay] create_timeout`.
+    pub bay_create_timeout: Option<i32>,
+}
+
+impl Method for BayCreate {
+    const NAME: &'static str = "bay_create";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = Bay;
+    fn args(&self) -> Value {
+        json!({"bay": Primitive::new(self.bay.clone()).to_value(),
+               "bay_create_timeout": self.bay_create_timeout})
+    }
+    fn decode_reply(result: Value) -> Result<Bay, RpcError> {
+        decode_object(&result)
+    }
+}
+
+/// The part of a Bay primitive an update reads: which bay, and the new node count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BayChange {
+    /// Which bay.
+    pub uuid: Uuid,
+    /// The new node count.
+    #[serde(default)]
+    pub node_count: Option<i32>,
+}
+
+impl VersionedObject for BayChange {
+    const NAME: &'static str = "Bay";
+    const VERSION: Version = Version::new(1, 0);
+}
+
+/// `bay_update`: scales a bay to `node_count` (`changes` = `["node_count"]`).
+#[derive(Debug, Clone)]
+pub struct BayUpdate {
+    /// Which bay and its new node count.
+    pub bay: BayChange,
+    /// Restore the old count if the update fails.
+    pub rollback: bool,
+}
+
+impl Method for BayUpdate {
+    const NAME: &'static str = "bay_update";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = Bay;
+    fn args(&self) -> Value {
+        let primitive = Primitive {
+            data: self.bay.clone(),
+            changes: vec!["node_count".into()],
+        };
+        json!({"bay": primitive.to_value(), "rollback": self.rollback})
+    }
+    fn decode_reply(result: Value) -> Result<Bay, RpcError> {
+        decode_object(&result)
+    }
+}
+
+/// `bay_delete`: records `DELETE_IN_PROGRESS`, superseding running work.
+#[derive(Debug, Clone)]
+pub struct BayDelete {
+    /// Which bay.
+    pub uuid: Uuid,
+}
+
+impl Method for BayDelete {
+    const NAME: &'static str = "bay_delete";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = ();
+    fn args(&self) -> Value {
+        json!({"uuid": self.uuid})
+    }
+    fn decode_reply(_: Value) -> Result<(), RpcError> {
+        Ok(())
+    }
+}
+
+/// `bay_resize`: scales, releasing the named nodes first.
+#[derive(Debug, Clone)]
+pub struct BayResize {
+    /// Which bay.
+    pub bay: BayChange,
+    /// The new node count (≥ 0).
+    pub node_count: i32,
+    /// Node uuids or names to release first.
+    pub nodes_to_remove: Vec<String>,
+    /// Nodegroup; `None`: the default worker group.
+    pub nodegroup: Option<String>,
+}
+
+impl Method for BayResize {
+    const NAME: &'static str = "bay_resize";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = Bay;
+    fn args(&self) -> Value {
+        json!({"bay": Primitive::new(self.bay.clone()).to_value(), "node_count": self.node_count,
+               "nodes_to_remove": self.nodes_to_remove, "nodegroup": self.nodegroup})
+    }
+    fn decode_reply(result: Value) -> Result<Bay, RpcError> {
+        decode_object(&result)
+    }
+}
+
+/// `bay_upgrade`: moves a bay to another baymodel of the same COE.
+#[derive(Debug, Clone)]
+pub struct BayUpgrade {
+    /// Which bay.
+    pub bay: BayChange,
+    /// The target baymodel's uuid.
+    pub baymodel: Uuid,
+    /// Nodes upgraded at once.
+    pub max_batch_size: i32,
+    /// Nodegroup; `None`: every group.
+    pub nodegroup: Option<String>,
+}
+
+impl Method for BayUpgrade {
+    const NAME: &'static str = "bay_upgrade";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = Bay;
+    fn args(&self) -> Value {
+        json!({"bay": Primitive::new(self.bay.clone()).to_value(), "baymodel": self.baymodel,
+               "max_batch_size": self.max_batch_size, "nodegroup": self.nodegroup})
+    }
+    fn decode_reply(result: Value) -> Result<Bay, RpcError> {
+        decode_object(&result)
+    }
+}
+
+/// `bay_converge` (cast, conductor → conductor): do the backend work of operation `op_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BayConverge {
+    /// Which bay.
+    pub bay_uuid: Uuid,
+    /// `create`, `update`, `delete`, `resize` or `upgrade`.
+    pub op: String,
+    /// The operation's fencing token (hex).
+    pub op_id: String,
+}
+
+impl Method for BayConverge {
+    const NAME: &'static str = "bay_converge";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = ();
+    fn args(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+    fn decode_reply(_: Value) -> Result<(), RpcError> {
+        Ok(())
     }
 }
 
@@ -352,6 +546,49 @@ pub enum Call {
         /// Which baymodel.
         uuid: Uuid,
     },
+    /// [`BayCreate`].
+    BayCreate {
+        /// The request.
+        bay: BaySpec,
+        /// Minutes the create may take.
+        bay_create_timeout: Option<i32>,
+    },
+    /// [`BayUpdate`].
+    BayUpdate {
+        /// Which bay and its new count.
+        bay: BayChange,
+        /// Restore the old count on failure.
+        rollback: bool,
+    },
+    /// [`BayDelete`].
+    BayDelete {
+        /// Which bay.
+        uuid: Uuid,
+    },
+    /// [`BayResize`].
+    BayResize {
+        /// Which bay.
+        bay: BayChange,
+        /// The new count.
+        node_count: i32,
+        /// Nodes to release first.
+        nodes_to_remove: Vec<String>,
+        /// Nodegroup.
+        nodegroup: Option<String>,
+    },
+    /// [`BayUpgrade`].
+    BayUpgrade {
+        /// Which bay.
+        bay: BayChange,
+        /// Target baymodel.
+        baymodel: Uuid,
+        /// Nodes at once.
+        max_batch_size: i32,
+        /// Nodegroup.
+        nodegroup: Option<String>,
+    },
+    /// [`BayConverge`].
+    BayConverge(BayConverge),
 }
 
 #[derive(Deserialize)]
@@ -383,6 +620,44 @@ struct ObjectArg {
 #[serde(deny_unknown_fields)]
 struct UuidArg {
     uuid: Uuid,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BayCreateArgs {
+    bay: Value,
+    #[serde(default)]
+    bay_create_timeout: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BayUpdateArgs {
+    bay: Value,
+    #[serde(default)]
+    rollback: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BayResizeArgs {
+    bay: Value,
+    node_count: i32,
+    #[serde(default)]
+    nodes_to_remove: Option<Vec<String>>,
+    #[serde(default)]
+    nodegroup: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BayUpgradeArgs {
+    bay: Value,
+    baymodel: Uuid,
+    #[serde(default)]
+    max_batch_size: Option<i32>,
+    #[serde(default)]
+    nodegroup: Option<String>,
 }
 
 impl Call {
@@ -446,6 +721,50 @@ impl Call {
             "baymodel_delete" => {
                 let a = UuidArg::deserialize(args).map_err(parse(method))?;
                 Ok(Call::BayModelDelete { uuid: a.uuid })
+            }
+            "bay_create" => {
+                let a = BayCreateArgs::deserialize(args).map_err(parse(method))?;
+                let bay = Primitive::<BaySpec>::from_value(&a.bay)?.data;
+                Ok(Call::BayCreate {
+                    bay,
+                    bay_create_timeout: a.bay_create_timeout,
+                })
+            }
+            "bay_update" => {
+                let a = BayUpdateArgs::deserialize(args).map_err(parse(method))?;
+                let bay = Primitive::<BayChange>::from_value(&a.bay)?.data;
+                Ok(Call::BayUpdate {
+                    bay,
+                    rollback: a.rollback.unwrap_or(false),
+                })
+            }
+            "bay_delete" => {
+                let a = UuidArg::deserialize(args).map_err(parse(method))?;
+                Ok(Call::BayDelete { uuid: a.uuid })
+            }
+            "bay_resize" => {
+                let a = BayResizeArgs::deserialize(args).map_err(parse(method))?;
+                let bay = Primitive::<BayChange>::from_value(&a.bay)?.data;
+                Ok(Call::BayResize {
+                    bay,
+                    node_count: a.node_count,
+                    nodes_to_remove: a.nodes_to_remove.unwrap_or_default(),
+                    nodegroup: a.nodegroup,
+                })
+            }
+            "bay_upgrade" => {
+                let a = BayUpgradeArgs::deserialize(args).map_err(parse(method))?;
+                let bay = Primitive::<BayChange>::from_value(&a.bay)?.data;
+                Ok(Call::BayUpgrade {
+                    bay,
+                    baymodel: a.baymodel,
+                    max_batch_size: a.max_batch_size.unwrap_or(1),
+                    nodegroup: a.nodegroup,
+                })
+            }
+            "bay_converge" => {
+                let a = BayConverge::deserialize(args).map_err(parse(method))?;
+                Ok(Call::BayConverge(a))
             }
             other => Err(RemoteFailure::no_such_method(other)),
         }

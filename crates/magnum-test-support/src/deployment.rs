@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Where `cargo build --bins` left the daemons: the directory above the test binary's `deps/`.
-fn binary(name: &str) -> PathBuf {
+pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe
         .parent()
@@ -25,12 +25,22 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
+fn config_args(base: &std::path::Path, overrides: &std::path::Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "--config-file".into(),
+        base.into(),
+        "--config-file".into(),
+        overrides.into(),
+    ]
+}
+
 /// Options for [`Deployment::start_with`].
 #[derive(Debug, Default)]
 pub struct DeploymentBuilder {
     extra_config: String,
     conductors: usize,
     start_api: bool,
+    wait: bool,
 }
 
 impl DeploymentBuilder {
@@ -53,6 +63,12 @@ impl DeploymentBuilder {
         self
     }
 
+    /// Returns as soon as the API listens, without waiting until it reaches a conductor.
+    pub fn without_waiting(mut self) -> Self {
+        self.wait = false;
+        self
+    }
+
     /// Starts the deployment.
     pub async fn start(self) -> Deployment {
         Deployment::start_with(self).await
@@ -64,8 +80,10 @@ impl DeploymentBuilder {
 pub struct Deployment {
     /// Base URL of the API, e.g. `http://127.0.0.1:40123`.
     pub base: String,
-    /// The configuration file both daemons read.
+    /// The configuration file both daemons read first.
     pub config_file: PathBuf,
+    /// The test's own settings, read after `config_file`.
+    pub override_file: PathBuf,
     /// Database URL of this deployment.
     pub database_url: String,
     /// The private control exchange.
@@ -136,6 +154,7 @@ impl Deployment {
             extra_config: String::new(),
             conductors: 1,
             start_api: true,
+            wait: true,
         }
     }
 
@@ -167,14 +186,16 @@ impl Deployment {
              [conductor]\ntopic = {topic}\nheartbeat_interval = 1\n\
              [database]\nconnection = {database_url}\n\
              [rpc]\npresence_check_interval = 0.2\n\
-             [oslo_messaging_rabbit]\nrabbit_transient_queues_ttl = 120\n{}",
-            options.extra_config
+             [oslo_messaging_rabbit]\nrabbit_transient_queues_ttl = 120\n"
         );
         let config_file = dir.join("magnum.conf");
         std::fs::write(&config_file, config).expect("write config");
+        // The test's own settings go in a second file, as operators layer theirs: later files
+        // override single options of earlier ones.
+        let override_file = dir.join("override.conf");
+        std::fs::write(&override_file, &options.extra_config).expect("write config");
         let status = Command::new(binary("magnum-conductor"))
-            .arg("--config-file")
-            .arg(&config_file)
+            .args(config_args(&config_file, &override_file))
             .args(["db", "upgrade"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -185,6 +206,7 @@ impl Deployment {
         let mut deployment = Deployment {
             base: String::new(),
             config_file,
+            override_file,
             database_url,
             exchange,
             topic,
@@ -202,7 +224,7 @@ impl Deployment {
         }
         if options.start_api {
             deployment.start_api().await;
-            if options.conductors > 0 {
+            if options.conductors > 0 && options.wait {
                 deployment.wait_for_conductor().await;
             }
         }
@@ -212,8 +234,7 @@ impl Deployment {
     /// Starts another conductor process.
     pub fn start_conductor(&mut self) {
         let child = Command::new(binary("magnum-conductor"))
-            .arg("--config-file")
-            .arg(&self.config_file)
+            .args(self.config_args())
             .env(
                 "RUST_LOG",
                 std::env::var("MAGNUM_E2E_LOG").unwrap_or_else(|_| "warn".into()),
@@ -224,6 +245,11 @@ impl Deployment {
             .spawn()
             .expect("start magnum-conductor");
         self.conductors.push(child);
+    }
+
+    /// The `--config-file` arguments the daemons of this deployment get.
+    pub fn config_args(&self) -> Vec<std::ffi::OsString> {
+        config_args(&self.config_file, &self.override_file)
     }
 
     /// Process ids of the running conductors.
@@ -254,8 +280,7 @@ impl Deployment {
 
     async fn start_api(&mut self) {
         let mut child = Command::new(binary("magnum-api"))
-            .arg("--config-file")
-            .arg(&self.config_file)
+            .args(self.config_args())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

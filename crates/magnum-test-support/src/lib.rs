@@ -3,8 +3,9 @@
 //! [`eventually`] to wait for a condition instead of sleeping.
 
 mod deployment;
+pub mod kube_double;
 
-pub use deployment::{Deployment, DeploymentBuilder, Reply};
+pub use deployment::{Deployment, DeploymentBuilder, Reply, binary};
 
 use std::future::Future;
 use std::time::{Duration, Instant};

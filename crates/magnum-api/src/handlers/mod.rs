@@ -2,4 +2,5 @@
 //! respond; the conductor scopes every query to the caller's project.
 
 pub(crate) mod baymodels;
+pub(crate) mod bays;
 pub(crate) mod versions;

@@ -2,6 +2,8 @@
 //! (spec/rpc.md §3.1): a foreign object is "not found", never "forbidden".
 
 pub(crate) mod baymodels;
+pub(crate) mod bays;
+pub(crate) mod nodes;
 
 use magnum_db::{Page, Scope};
 use magnum_rpc::methods::{ListQuery, Lookup};

@@ -1,0 +1,170 @@
+//! The reconciler: every `[conductor] periodic_interval` it resumes abandoned bay work, fails
+//! creates past their timeout, and compares settled bays with their backends (kube-rs
+//! controller style). A failing bay is logged and looked at again next pass; the loop goes on.
+
+use crate::Conductor;
+use magnum_core::bay::{BayStatus, HealthStatus};
+use magnum_db::bays;
+use magnum_db::nodes::{self, Mirrored};
+use magnum_db::{Scope, baymodels};
+use magnum_drivers::{BayTarget, DriverError, NodeStatus};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+/// Rows looked at per pass, per kind of work.
+const BATCH: i64 = 200;
+
+/// Runs passes until `shutdown`; a zero period switches periodic work off.
+pub(crate) async fn run(c: Arc<Conductor>, every: Duration, shutdown: CancellationToken) {
+    if every.is_zero() {
+        shutdown.cancelled().await;
+        return;
+    }
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
+        if let Err(e) = pass(&c).await {
+            tracing::warn!(error = %e, "reconciler pass failed; the next one retries");
+        }
+    }
+}
+
+/// One pass.
+pub(crate) async fn pass(c: &Arc<Conductor>) -> Result<(), magnum_db::Error> {
+    let mut conn = c.pool.acquire().await?;
+    for work in bays::expired_creates(&mut conn, c.bay.create_timeout).await? {
+        let minutes = c.bay.create_timeout;
+        let reason = format!(
+            "Bay creation did not finish within its timeout (bay_create_timeout, default {minutes} minute(s))."
+        );
+        if bays::expire(
+            &mut conn,
+            work.uuid,
+            work.op_id,
+            BayStatus::CreateFailed,
+            &reason,
+        )
+        .await?
+        {
+            tracing::warn!(bay.uuid = %work.uuid, "bay create timed out");
+        }
+    }
+    for work in bays::unclaimed_work(&mut conn, BATCH).await? {
+        crate::converge::start(c, work.uuid, work.op, work.op_id);
+    }
+    let settled = bays::settled(&mut conn, BATCH).await?;
+    drop(conn);
+    for uuid in settled {
+        if let Err(e) = observe(c, uuid).await {
+            tracing::warn!(bay.uuid = %uuid, error = %e, "could not reconcile bay");
+        }
+    }
+    Ok(())
+}
+
+/// Compares one settled bay with its backend: mirrors its nodes and records its health.
+async fn observe(c: &Conductor, uuid: uuid::Uuid) -> Result<(), magnum_db::Error> {
+    let mut conn = c.pool.acquire().await?;
+    let Some(bay) = bays::find(&mut conn, &Scope::all(), bays::Key::Uuid(uuid))
+        .await?
+        .pop()
+    else {
+        return Ok(());
+    };
+    let Some(model) = baymodels::find(
+        &mut conn,
+        &Scope::all(),
+        baymodels::Key::Uuid(bay.baymodel_id),
+    )
+    .await?
+    .pop() else {
+        return Ok(());
+    };
+    drop(conn);
+    let Ok(backend) = c.backends.for_coe(model.coe) else {
+        return Ok(()); // no driver here: another conductor may have one
+    };
+    let target = BayTarget {
+        uuid: bay.uuid,
+        project_id: bay.project_id.clone(),
+        name: bay.name.clone(),
+        node_count: u32::try_from(bay.node_count).unwrap_or(0),
+        labels: bay.labels.clone(),
+        nodes_to_remove: Vec::new(),
+    };
+    let mut conn = c.pool.acquire().await?;
+    match backend.observe(&target).await {
+        Ok(seen) => {
+            let mut reasons = BTreeMap::new();
+            for node in &seen.nodes {
+                if node.status != NodeStatus::Ready {
+                    reasons.insert(
+                        node.name.clone(),
+                        format!("node is {}", node.status.as_str()),
+                    );
+                }
+            }
+            let held = u32::try_from(seen.nodes.len()).unwrap_or(u32::MAX);
+            if held < target.node_count {
+                reasons.insert(
+                    "default-worker".into(),
+                    format!("{held} of {} nodes are held by the bay", target.node_count),
+                );
+            }
+            let health = if reasons.is_empty() {
+                HealthStatus::Healthy
+            } else {
+                HealthStatus::Unhealthy
+            };
+            let mirrored: Vec<Mirrored> = seen
+                .nodes
+                .iter()
+                .map(|n| Mirrored {
+                    backend_id: n.backend_id.clone(),
+                    name: n.name.clone(),
+                    addresses: n.addresses.clone(),
+                    status: n.status.as_str().to_owned(),
+                    info: n.info.clone(),
+                })
+                .collect();
+            let addresses: Vec<String> = seen
+                .nodes
+                .iter()
+                .flat_map(|n| n.addresses.clone())
+                .collect();
+            let mut tx = c.pool.begin().await?;
+            // Only while no operation runs: a worker's own result wins over this snapshot.
+            if bays::set_health(&mut tx, bay.uuid, health, &reasons, &addresses).await? {
+                nodes::mirror(
+                    &mut tx,
+                    bay.uuid,
+                    &bay.project_id,
+                    &bay.user_id,
+                    backend.node_type(),
+                    &mirrored,
+                )
+                .await?;
+                tx.commit().await?;
+            }
+        }
+        Err(DriverError::Unreachable(why)) => {
+            let reasons = BTreeMap::from([("api".to_owned(), why)]);
+            bays::set_health(
+                &mut conn,
+                bay.uuid,
+                HealthStatus::Unknown,
+                &reasons,
+                &bay.node_addresses,
+            )
+            .await?;
+            nodes::mark_unknown(&mut conn, bay.uuid).await?;
+        }
+        Err(e) => {
+            tracing::warn!(bay.uuid = %bay.uuid, error = %e, "backend refused to describe the bay")
+        }
+    }
+    Ok(())
+}
