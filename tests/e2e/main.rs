@@ -11,6 +11,7 @@ mod bad_input;
 mod baymodels;
 mod bays;
 mod config;
+mod containers;
 mod faults;
 mod kube_bays;
 mod layout;

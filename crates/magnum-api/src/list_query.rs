@@ -179,12 +179,12 @@ fn pairs(raw: &str) -> impl Iterator<Item = (String, String)> + '_ {
         .filter(|segment| !segment.is_empty())
         .map(|segment| {
             let (name, value) = segment.split_once('=').unwrap_or((segment, ""));
-            (decode(name), decode(value))
+            (percent_decode(name), percent_decode(value))
         })
 }
 
 /// Percent-decodes one component of a query string.
-fn decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

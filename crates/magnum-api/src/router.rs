@@ -2,12 +2,13 @@
 
 use crate::handlers::baymodels::{self, BayModels, ClusterTemplates};
 use crate::handlers::bays::{self, Bays, Clusters};
+use crate::handlers::containers;
 use crate::handlers::versions;
 use crate::middleware;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 /// The API as one router; `body_limit` is `[api] max_request_body_size`.
 pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
@@ -69,6 +70,17 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
             "/v1/clusters/{ident}/nodegroups/{nodegroup}",
             get(bays::show_nodegroup),
         )
+        .route(
+            "/v1/containers",
+            get(containers::list).post(containers::create),
+        )
+        .route("/v1/containers/detail", get(containers::detail))
+        .route(
+            "/v1/containers/{ident}",
+            get(containers::show).delete(containers::delete),
+        )
+        .route("/v1/containers/{ident}/logs", get(containers::logs))
+        .route("/v1/containers/{ident}/{action}", put(containers::action))
         .route("/v1/nodes", get(bays::list_nodes))
         .route("/v1/nodes/detail", get(bays::detail_nodes))
         .route("/v1/nodes/{ident}", get(bays::show_node))

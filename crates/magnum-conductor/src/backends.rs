@@ -44,6 +44,11 @@ impl Backends {
         Ok(Backends { docker, kubernetes })
     }
 
+    /// The docker driver, if configured (containers need it).
+    pub(crate) fn docker(&self) -> Option<&DockerDriver> {
+        self.docker.as_ref()
+    }
+
     /// The driver for bays of `coe`, or why there is none.
     pub(crate) fn for_coe(&self, coe: Coe) -> Result<Backend<'_>, DriverError> {
         match (coe, &self.docker, &self.kubernetes) {

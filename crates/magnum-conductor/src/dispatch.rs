@@ -149,11 +149,13 @@ impl Dispatch for Handlers {
                 ObjectKind::BayModel => handlers::baymodels::get(c, &ctx, &lookup).await,
                 ObjectKind::Bay => handlers::bays::get(c, &ctx, &lookup).await,
                 ObjectKind::Node => handlers::nodes::get(c, &ctx, &lookup).await,
+                ObjectKind::Container => handlers::containers::get(c, &ctx, &lookup).await,
             },
             Call::ListObjects { kind, query } => match kind {
                 ObjectKind::BayModel => handlers::baymodels::list(c, &ctx, query).await,
                 ObjectKind::Bay => handlers::bays::list(c, &ctx, query).await,
                 ObjectKind::Node => handlers::nodes::list(c, &ctx, query).await,
+                ObjectKind::Container => handlers::containers::list(c, &ctx, query).await,
             },
             Call::BayModelCreate(spec) => handlers::baymodels::create(c, &ctx, spec).await,
             Call::BayModelUpdate {
@@ -182,6 +184,24 @@ impl Dispatch for Handlers {
             Call::BayUpgrade { bay, baymodel, .. } => {
                 handlers::bays::upgrade(c, &ctx, &bay, baymodel).await
             }
+            Call::ContainerCreate(spec) => handlers::containers::create(c, &ctx, spec).await,
+            Call::ContainerShow { container_uuid } => {
+                handlers::containers::show(c, &ctx, container_uuid).await
+            }
+            Call::ContainerDelete {
+                container_uuid,
+                force,
+            } => handlers::containers::delete(c, &ctx, container_uuid, force).await,
+            Call::ContainerDo(action, uuid) => {
+                handlers::containers::act(c, &ctx, action, uuid).await
+            }
+            Call::ContainerLogs { container_uuid } => {
+                handlers::containers::logs(c, &ctx, container_uuid).await
+            }
+            Call::ContainerExec {
+                container_uuid,
+                command,
+            } => handlers::containers::exec(c, &ctx, container_uuid, &command).await,
             Call::BayConverge(work) => {
                 let op = BayOp::parse(&work.op);
                 let op_id = Uuid::try_parse(&work.op_id);

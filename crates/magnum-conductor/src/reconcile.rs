@@ -55,6 +55,14 @@ pub(crate) async fn pass(c: &Arc<Conductor>) -> Result<(), magnum_db::Error> {
     for work in bays::unclaimed_work(&mut conn, BATCH).await? {
         crate::converge::start(c, work.uuid, work.op, work.op_id);
     }
+    for uuid in
+        magnum_db::containers::claim_abandoned(&mut conn, c.server_name(), c.lease, BATCH).await?
+    {
+        let worker = Arc::clone(c);
+        c.work.spawn(
+            async move { crate::handlers::containers::create_on_engine(&worker, uuid).await },
+        );
+    }
     let settled = bays::settled(&mut conn, BATCH).await?;
     drop(conn);
     for uuid in settled {

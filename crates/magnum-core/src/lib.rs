@@ -3,9 +3,11 @@
 
 pub mod bay;
 pub mod baymodel;
+pub mod container;
 pub mod error;
 pub mod fields;
 pub mod ident;
+pub mod manifest;
 pub mod node;
 pub mod patch;
 pub mod time;

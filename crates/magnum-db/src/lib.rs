@@ -3,6 +3,7 @@
 
 pub mod baymodels;
 pub mod bays;
+pub mod containers;
 mod error;
 pub mod nodes;
 pub mod paging;

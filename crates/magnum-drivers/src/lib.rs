@@ -104,6 +104,20 @@ pub enum DriverError {
     /// The driver is not configured on this conductor.
     #[error("{0}")]
     NotConfigured(String),
+    /// A tenant object of that name already exists in the bay and is not the record's (a
+    /// Kubernetes `AlreadyExists`, or a name held by another record): the API answers 409.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The backend refused a tenant's object with a client-error status (Kubernetes 400, 403 on
+    /// quota, 404, 422 `Invalid`, …): the API answers `code` with `message`, the backend's own
+    /// words (RPC `KubernetesAPIFailed`).
+    #[error("{message}")]
+    Rejected {
+        /// The backend's HTTP status, 400–499.
+        code: u16,
+        /// The backend's message, verbatim.
+        message: String,
+    },
 }
 
 /// A bay backend. Implementations are plain clients of their backend's API.

@@ -6,6 +6,7 @@ use crate::object::{Primitive, VersionedObject};
 use crate::version::{RPC_API_VERSION, Version};
 use magnum_core::bay::{Bay, BaySpec};
 use magnum_core::baymodel::{BayModel, BayModelSpec};
+use magnum_core::container::{Container, ContainerSpec};
 use magnum_core::node::Node;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,16 @@ pub const METHODS: &[(&str, Version)] = &[
     ("bay_resize", Version::new(1, 0)),
     ("bay_upgrade", Version::new(1, 0)),
     ("bay_converge", Version::new(1, 0)),
+    ("container_create", Version::new(1, 0)),
+    ("container_show", Version::new(1, 0)),
+    ("container_delete", Version::new(1, 0)),
+    ("container_start", Version::new(1, 0)),
+    ("container_stop", Version::new(1, 0)),
+    ("container_pause", Version::new(1, 0)),
+    ("container_unpause", Version::new(1, 0)),
+    ("container_reboot", Version::new(1, 0)),
+    ("container_logs", Version::new(1, 0)),
+    ("container_exec", Version::new(1, 0)),
 ];
 
 impl VersionedObject for BayModel {
@@ -53,6 +64,16 @@ impl VersionedObject for BayModel {
 impl VersionedObject for Bay {
     const NAME: &'static str = "Bay";
     const VERSION: Version = Version::new(1, 0);
+}
+
+impl VersionedObject for Container {
+    const NAME: &'static str = "Container";
+    const VERSION: Version = Version::new(1, 1);
+}
+
+impl VersionedObject for ContainerSpec {
+    const NAME: &'static str = "Container";
+    const VERSION: Version = Version::new(1, 1);
 }
 
 impl VersionedObject for Node {
@@ -66,6 +87,7 @@ pub fn object_versions() -> BTreeMap<String, String> {
         (BayModel::NAME, BayModel::VERSION),
         (Bay::NAME, Bay::VERSION),
         (Node::NAME, Node::VERSION),
+        (Container::NAME, Container::VERSION),
     ]
     .into_iter()
     .map(|(name, version)| (name.to_owned(), version.to_string()))
@@ -333,6 +355,8 @@ pub enum ObjectKind {
     Bay,
     /// `Node`.
     Node,
+    /// `Container`.
+    Container,
 }
 
 impl ObjectKind {
@@ -341,6 +365,7 @@ impl ObjectKind {
             "BayModel" => Some(ObjectKind::BayModel),
             "Bay" => Some(ObjectKind::Bay),
             "Node" => Some(ObjectKind::Node),
+            "Container" => Some(ObjectKind::Container),
             _ => None,
         }
     }
@@ -371,6 +396,200 @@ impl Method for BayCreate {
     }
     fn decode_reply(result: Value) -> Result<Bay, RpcError> {
         decode_object(&result)
+    }
+}
+
+/// `container_create`: records the container as `Creating`; the image pull and Engine create
+/// follow in the conductor (spec/rpc.md §12.1).
+#[derive(Debug, Clone)]
+pub struct ContainerCreate {
+    /// The validated request; `uuid` and `name` are set and `bay_uuid` is the bay's uuid.
+    pub container: ContainerSpec,
+}
+
+impl Method for ContainerCreate {
+    const NAME: &'static str = "container_create";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = Container;
+    fn args(&self) -> Value {
+        json!({"container": Primitive::new(self.container.clone()).to_value()})
+    }
+    fn decode_reply(result: Value) -> Result<Container, RpcError> {
+        decode_object(&result)
+    }
+}
+
+/// `container_show`: one container, its status read from the Engine.
+#[derive(Debug, Clone)]
+pub struct ContainerShow {
+    /// Which container.
+    pub container_uuid: Uuid,
+}
+
+impl Method for ContainerShow {
+    const NAME: &'static str = "container_show";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = Container;
+    fn args(&self) -> Value {
+        json!({"container_uuid": self.container_uuid})
+    }
+    fn decode_reply(result: Value) -> Result<Container, RpcError> {
+        decode_object(&result)
+    }
+}
+
+/// `container_delete`: stops nothing by itself; a running or paused container needs `force`.
+#[derive(Debug, Clone)]
+pub struct ContainerDelete {
+    /// Which container.
+    pub container_uuid: Uuid,
+    /// Remove it even while it runs.
+    pub force: bool,
+}
+
+impl Method for ContainerDelete {
+    const NAME: &'static str = "container_delete";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = ();
+    fn args(&self) -> Value {
+        json!({"container_uuid": self.container_uuid, "force": self.force})
+    }
+    fn decode_reply(_: Value) -> Result<(), RpcError> {
+        Ok(())
+    }
+}
+
+/// A container action: `container_start`, `_stop`, `_pause`, `_unpause`, `_reboot`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerAction {
+    /// Start.
+    Start,
+    /// Stop.
+    Stop,
+    /// Pause.
+    Pause,
+    /// Unpause.
+    Unpause,
+    /// Restart.
+    Reboot,
+}
+
+impl ContainerAction {
+    /// Parses a URL action name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "start" => Some(ContainerAction::Start),
+            "stop" => Some(ContainerAction::Stop),
+            "pause" => Some(ContainerAction::Pause),
+            "unpause" => Some(ContainerAction::Unpause),
+            "reboot" => Some(ContainerAction::Reboot),
+            _ => None,
+        }
+    }
+
+    /// The URL and policy name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerAction::Start => "start",
+            ContainerAction::Stop => "stop",
+            ContainerAction::Pause => "pause",
+            ContainerAction::Unpause => "unpause",
+            ContainerAction::Reboot => "reboot",
+        }
+    }
+}
+
+macro_rules! container_action {
+    ($(#[$doc:meta])* $ty:ident, $name:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $ty {
+            /// Which container.
+            pub container_uuid: Uuid,
+        }
+
+        impl Method for $ty {
+            const NAME: &'static str = $name;
+            const SINCE: Version = Version::new(1, 0);
+            type Reply = ();
+            fn args(&self) -> Value {
+                json!({"container_uuid": self.container_uuid})
+            }
+            fn decode_reply(_: Value) -> Result<(), RpcError> {
+                Ok(())
+            }
+        }
+    };
+}
+
+container_action!(
+    /// `container_start`: starts the container; "already running" is success.
+    ContainerStart, "container_start"
+);
+container_action!(
+    /// `container_stop`: stops the container; "already stopped" is success.
+    ContainerStop, "container_stop"
+);
+container_action!(
+    /// `container_pause`: pauses the container.
+    ContainerPause, "container_pause"
+);
+container_action!(
+    /// `container_unpause`: unpauses the container.
+    ContainerUnpause, "container_unpause"
+);
+container_action!(
+    /// `container_reboot`: restarts the container.
+    ContainerReboot, "container_reboot"
+);
+
+/// `container_logs`: the last `[docker] max_log_bytes` of stdout and stderr.
+#[derive(Debug, Clone)]
+pub struct ContainerLogs {
+    /// Which container.
+    pub container_uuid: Uuid,
+}
+
+/// Output of `container_logs` and `container_exec`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    /// stdout and stderr, bounded.
+    pub output: String,
+    /// Exit code (exec only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+}
+
+impl Method for ContainerLogs {
+    const NAME: &'static str = "container_logs";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = Output;
+    fn args(&self) -> Value {
+        json!({"container_uuid": self.container_uuid})
+    }
+    fn decode_reply(result: Value) -> Result<Output, RpcError> {
+        decode(result)
+    }
+}
+
+/// `container_exec`: runs a command in the container.
+#[derive(Debug, Clone)]
+pub struct ContainerExec {
+    /// Which container.
+    pub container_uuid: Uuid,
+    /// The command, split like a POSIX shell.
+    pub command: String,
+}
+
+impl Method for ContainerExec {
+    const NAME: &'static str = "container_exec";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = Output;
+    fn args(&self) -> Value {
+        json!({"container_uuid": self.container_uuid, "command": self.command})
+    }
+    fn decode_reply(result: Value) -> Result<Output, RpcError> {
+        decode(result)
     }
 }
 
@@ -589,6 +808,34 @@ pub enum Call {
     },
     /// [`BayConverge`].
     BayConverge(BayConverge),
+    /// [`ContainerCreate`].
+    ContainerCreate(ContainerSpec),
+    /// [`ContainerShow`].
+    ContainerShow {
+        /// Which container.
+        container_uuid: Uuid,
+    },
+    /// [`ContainerDelete`].
+    ContainerDelete {
+        /// Which container.
+        container_uuid: Uuid,
+        /// Even while running.
+        force: bool,
+    },
+    /// [`ContainerStart`] and the other actions.
+    ContainerDo(ContainerAction, Uuid),
+    /// [`ContainerLogs`].
+    ContainerLogs {
+        /// Which container.
+        container_uuid: Uuid,
+    },
+    /// [`ContainerExec`].
+    ContainerExec {
+        /// Which container.
+        container_uuid: Uuid,
+        /// The command.
+        command: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -620,6 +867,22 @@ struct ObjectArg {
 #[serde(deny_unknown_fields)]
 struct UuidArg {
     uuid: Uuid,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContainerArg {
+    container_uuid: Uuid,
+    #[serde(default)]
+    force: Option<bool>,
+    #[serde(default)]
+    command: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContainerCreateArgs {
+    container: Value,
 }
 
 #[derive(Deserialize)]
@@ -765,6 +1028,65 @@ impl Call {
             "bay_converge" => {
                 let a = BayConverge::deserialize(args).map_err(parse(method))?;
                 Ok(Call::BayConverge(a))
+            }
+            "container_create" => {
+                let a = ContainerCreateArgs::deserialize(args).map_err(parse(method))?;
+                Ok(Call::ContainerCreate(
+                    Primitive::<ContainerSpec>::from_value(&a.container)?.data,
+                ))
+            }
+            "container_show" | "container_delete" | "container_logs" | "container_exec"
+            | "container_start" | "container_stop" | "container_pause" | "container_unpause"
+            | "container_reboot" => {
+                let a = ContainerArg::deserialize(args).map_err(parse(method))?;
+                let uuid = a.container_uuid;
+                let extra = |ok: bool| {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(RemoteFailure::type_error(format!(
+                            "{method}(): unexpected argument"
+                        )))
+                    }
+                };
+                match method {
+                    "container_show" => {
+                        extra(a.force.is_none() && a.command.is_none())?;
+                        Ok(Call::ContainerShow {
+                            container_uuid: uuid,
+                        })
+                    }
+                    "container_delete" => {
+                        extra(a.command.is_none())?;
+                        Ok(Call::ContainerDelete {
+                            container_uuid: uuid,
+                            force: a.force.unwrap_or(false),
+                        })
+                    }
+                    "container_logs" => {
+                        extra(a.force.is_none() && a.command.is_none())?;
+                        Ok(Call::ContainerLogs {
+                            container_uuid: uuid,
+                        })
+                    }
+                    "container_exec" => {
+                        extra(a.force.is_none())?;
+                        let command = a.command.ok_or_else(|| {
+                            RemoteFailure::type_error("container_exec(): missing argument command")
+                        })?;
+                        Ok(Call::ContainerExec {
+                            container_uuid: uuid,
+                            command,
+                        })
+                    }
+                    action => {
+                        extra(a.force.is_none() && a.command.is_none())?;
+                        let action =
+                            ContainerAction::parse(action.trim_start_matches("container_"))
+                                .ok_or_else(|| RemoteFailure::no_such_method(method))?;
+                        Ok(Call::ContainerDo(action, uuid))
+                    }
+                }
             }
             other => Err(RemoteFailure::no_such_method(other)),
         }

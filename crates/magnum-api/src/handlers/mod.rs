@@ -3,4 +3,5 @@
 
 pub(crate) mod baymodels;
 pub(crate) mod bays;
+pub(crate) mod containers;
 pub(crate) mod versions;

@@ -3,6 +3,7 @@
 
 pub(crate) mod baymodels;
 pub(crate) mod bays;
+pub(crate) mod containers;
 pub(crate) mod nodes;
 
 use magnum_db::{Page, Scope};
