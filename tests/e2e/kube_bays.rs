@@ -293,3 +293,66 @@ async fn a_conductor_killed_mid_create_is_replaced_and_the_bay_completes_once() 
         done["status"]
     );
 }
+
+#[tokio::test]
+async fn two_conductors_share_the_topic_and_never_hand_a_node_to_two_bays() {
+    let (double, mut e2e) = cluster(3, "").await;
+    e2e.start_conductor();
+    let creates = (0..4).map(|i| {
+        let body = json!({"name": format!("b{i}"), "cluster_template_id": "k8s", "node_count": 1});
+        let e2e = &e2e;
+        async move { e2e.post("/v1/clusters", &body).await }
+    });
+    let replies = futures_util::future::join_all(creates).await;
+    let uuids: Vec<String> = replies
+        .iter()
+        .map(|r| r.expect(202)["uuid"].as_str().unwrap().to_owned())
+        .collect();
+    let mut complete = 0;
+    for uuid in &uuids {
+        let path = format!("/v1/clusters/{uuid}");
+        let settled = loop {
+            let status = e2e.get(&path).await.json["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if !status.ends_with("IN_PROGRESS") && !status.is_empty() {
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        if settled == "CREATE_COMPLETE" {
+            complete += 1;
+        } else {
+            let reason = e2e.get(&path).await.json["status_reason"].clone();
+            assert!(
+                reason
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("Not enough free Kubernetes nodes"),
+                "{reason}"
+            );
+        }
+    }
+    // Three nodes, four bays of one node each: exactly three complete, one fails cleanly.
+    assert_eq!(complete, 3);
+    let mut owners: Vec<String> = double
+        .list("v1/nodes", None)
+        .iter()
+        .filter_map(|n| {
+            n["metadata"]["labels"][BAY_LABEL]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    owners.sort();
+    owners.dedup();
+    assert_eq!(
+        owners.len(),
+        3,
+        "each claimed node belongs to a different bay"
+    );
+    let workers = e2e.sql("SELECT DISTINCT lease_owner FROM bay").await;
+    assert_eq!(workers, [None], "no work left claimed");
+    let _ = &mut e2e;
+}

@@ -16,6 +16,12 @@
 mod api;
 mod nodes;
 mod objects;
+mod workloads;
+
+pub use workloads::{
+    ObservedWorkload, SERVICE_ACCOUNT_WAIT, UUID_LABEL, WorkloadState, desired_object, state_of,
+    workload_field_manager,
+};
 
 use crate::{BAY_LABEL, BayDriver, BayTarget, DriverError, Observed};
 use k8s_openapi::api::core::v1::{Namespace, PodSpec, Taint, Toleration};

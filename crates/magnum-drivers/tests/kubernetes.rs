@@ -527,3 +527,574 @@ async fn new_connects_through_a_kubeconfig_and_context() {
     );
     std::fs::remove_file(&path).expect("kubeconfig removed");
 }
+
+// ---- Tenant workloads: pods, services, replication controllers (spec/rest-api.md §3.4). ----
+
+mod workloads {
+    use super::{bay, label, setup};
+    use magnum_core::manifest::{self, Manifest, WorkloadKind, parse, set_replicas};
+    use magnum_drivers::kubernetes::{
+        KubernetesDriver, SERVICE_ACCOUNT_WAIT, UUID_LABEL, WorkloadState, namespace,
+    };
+    use magnum_drivers::{BAY_LABEL, BayDriver, DriverError};
+    use magnum_test_support::kube_double::KubeDouble;
+    use serde_json::{Value, json};
+    use std::time::Instant;
+    use uuid::Uuid;
+
+    const MAX: usize = 1 << 20;
+
+    const POD_YAML: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: redis-master
+  labels:
+    name: redis-master
+spec:
+  containers:
+  - name: master
+    image: redis:7
+    command: [redis-server]
+    ports:
+    - containerPort: 6379
+";
+
+    const RC_YAML: &str = "\
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: redis
+spec:
+  replicas: 2
+  selector:
+    name: redis
+  template:
+    metadata:
+      labels:
+        name: redis
+    spec:
+      containers:
+      - name: redis
+        image: redis:7
+";
+
+    fn service_json(name: &str) -> String {
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "labels": {"name": "redis"}},
+            "spec": {"selector": {"name": "redis"}, "ports": [{"port": 6379}]},
+        })
+        .to_string()
+    }
+
+    fn pod_json(name: &str, image: &str) -> String {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": name}},
+            "spec": {"containers": [{"name": "c", "image": image}]},
+        })
+        .to_string()
+    }
+
+    fn manifest(text: &str, kind: WorkloadKind) -> Manifest {
+        parse(text, kind, MAX).expect("a valid manifest")
+    }
+
+    /// A double, a driver and a ready bay (namespace and one node).
+    async fn bay_ready() -> (KubeDouble, KubernetesDriver, Uuid) {
+        let (double, driver) = setup(1).await;
+        let bay = bay(1);
+        driver.ensure(&bay).await.expect("ensure");
+        (double, driver, bay.uuid)
+    }
+
+    fn stored(double: &KubeDouble, resource: &str, bay: &Uuid, name: &str) -> Option<Value> {
+        double.get(resource, Some(&namespace(bay)), name)
+    }
+
+    /// The bay's node selector and toleration are in this pod spec.
+    fn assert_placed(spec: &Value, bay: &Uuid) {
+        let uuid = bay.to_string();
+        assert_eq!(spec["nodeSelector"][BAY_LABEL], json!(uuid), "{spec}");
+        let tolerations = spec["tolerations"].as_array().expect("tolerations");
+        assert!(
+            tolerations.iter().any(|t| t["key"] == BAY_LABEL
+                && t["value"] == json!(uuid)
+                && t["effect"] == "NoSchedule"),
+            "{spec}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_yaml_pod_lands_in_the_bay_namespace_placed_and_labelled() {
+        let (double, driver, bay) = bay_ready().await;
+        let uuid = Uuid::new_v4();
+        let pod = manifest(POD_YAML, WorkloadKind::Pod);
+        let state = driver
+            .apply_workload(&bay, &pod, &uuid)
+            .await
+            .expect("created");
+        assert_eq!(
+            state,
+            WorkloadState {
+                status: Some("Pending".into()),
+                ..WorkloadState::default()
+            }
+        );
+        let object = stored(&double, "v1/pods", &bay, "redis-master").expect("stored");
+        assert_placed(&object["spec"], &bay);
+        assert_eq!(label(&object, UUID_LABEL), Some(uuid.to_string().as_str()));
+        assert_eq!(label(&object, BAY_LABEL), Some(bay.to_string().as_str()));
+        assert_eq!(label(&object, "name"), Some("redis-master"));
+        assert_eq!(object["spec"]["containers"][0]["image"], "redis:7");
+        assert_eq!(
+            object["spec"]["containers"][0]["command"],
+            json!(["redis-server"])
+        );
+        assert_eq!(
+            driver
+                .workload_state(&bay, WorkloadKind::Pod, "redis-master")
+                .await
+                .expect("state"),
+            Some(state)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_json_pod_is_created_the_same_way() {
+        let (double, driver, bay) = bay_ready().await;
+        let pod = manifest(&pod_json("web", "nginx:1.27"), WorkloadKind::Pod);
+        let state = driver
+            .apply_workload(&bay, &pod, &Uuid::new_v4())
+            .await
+            .expect("created");
+        assert_eq!(state.status.as_deref(), Some("Pending"));
+        let object = stored(&double, "v1/pods", &bay, "web").expect("stored");
+        assert_placed(&object["spec"], &bay);
+        assert_eq!(object["metadata"]["namespace"], json!(namespace(&bay)));
+    }
+
+    #[tokio::test]
+    async fn services_get_a_cluster_ip_and_their_ports() {
+        let (double, driver, bay) = bay_ready().await;
+        let svc = manifest(&service_json("redis"), WorkloadKind::Service);
+        let state = driver
+            .apply_workload(&bay, &svc, &Uuid::new_v4())
+            .await
+            .expect("created");
+        let ip = state.ip.clone().expect("a cluster IP");
+        assert!(ip.starts_with("10.96."), "{ip}");
+        assert_eq!(
+            state.ports,
+            Some(json!([{"port": 6379, "protocol": "TCP", "targetPort": 6379}]))
+        );
+        assert_eq!((state.status, state.replicas), (None, None));
+        let object = stored(&double, "v1/services", &bay, "redis").expect("stored");
+        assert!(
+            object["spec"].get("nodeSelector").is_none(),
+            "no placement on services"
+        );
+
+        let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: frontend\nspec:\n  \
+                    ports:\n  - port: 80\n";
+        let other = driver
+            .apply_workload(
+                &bay,
+                &manifest(yaml, WorkloadKind::Service),
+                &Uuid::new_v4(),
+            )
+            .await
+            .expect("created from YAML");
+        assert_ne!(other.ip, Some(ip), "each service has its own address");
+    }
+
+    #[tokio::test]
+    async fn rcs_carry_placement_on_their_template_and_show_replicas() {
+        let (double, driver, bay) = bay_ready().await;
+        let rc = manifest(RC_YAML, WorkloadKind::ReplicationController);
+        let state = driver
+            .apply_workload(&bay, &rc, &Uuid::new_v4())
+            .await
+            .expect("created");
+        assert_eq!(
+            state,
+            WorkloadState {
+                replicas: Some(2),
+                ready_replicas: Some(0),
+                ..WorkloadState::default()
+            }
+        );
+        let object = stored(&double, "v1/replicationcontrollers", &bay, "redis").expect("stored");
+        assert_placed(&object["spec"]["template"]["spec"], &bay);
+        assert_eq!(
+            object["status"]["replicas"], 0,
+            "no controller in the double"
+        );
+        assert_eq!(object["spec"]["selector"], json!({"name": "redis"}));
+
+        let json_rc = serde_json::to_string(&json!({
+            "apiVersion": "v1", "kind": "ReplicationController",
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+        }))
+        .expect("json");
+        let rc = manifest(&json_rc, WorkloadKind::ReplicationController);
+        let state = driver
+            .apply_workload(&bay, &rc, &Uuid::new_v4())
+            .await
+            .expect("created from JSON");
+        assert_eq!(state.replicas, Some(1), "Kubernetes' default");
+    }
+
+    #[tokio::test]
+    async fn applying_again_converges_without_changes() {
+        let (double, driver, bay) = bay_ready().await;
+        let uuid = Uuid::new_v4();
+        for (resource, text, kind, name) in [
+            (
+                "v1/pods",
+                POD_YAML.to_owned(),
+                WorkloadKind::Pod,
+                "redis-master",
+            ),
+            (
+                "v1/services",
+                service_json("redis"),
+                WorkloadKind::Service,
+                "redis",
+            ),
+            (
+                "v1/replicationcontrollers",
+                RC_YAML.to_owned(),
+                WorkloadKind::ReplicationController,
+                "redis",
+            ),
+        ] {
+            let object = manifest(&text, kind);
+            let first = driver
+                .apply_workload(&bay, &object, &uuid)
+                .await
+                .expect("first");
+            let version = |d: &KubeDouble| {
+                stored(d, resource, &bay, name).expect("stored")["metadata"]["resourceVersion"]
+                    .clone()
+            };
+            let before = version(&double);
+            let again = driver
+                .apply_workload(&bay, &object, &uuid)
+                .await
+                .expect("again");
+            assert_eq!(first, again, "{kind}");
+            assert_eq!(version(&double), before, "{kind}: nothing changed");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_taken_by_another_object_already_exists() {
+        let (double, driver, bay) = bay_ready().await;
+        let pod = manifest(&pod_json("web", "nginx"), WorkloadKind::Pod);
+        driver
+            .apply_workload(&bay, &pod, &Uuid::new_v4())
+            .await
+            .expect("first record");
+        let err = driver
+            .apply_workload(&bay, &pod, &Uuid::new_v4())
+            .await
+            .expect_err("another record, same name");
+        assert_eq!(
+            err,
+            DriverError::AlreadyExists(format!("A Pod named web already exists in bay {bay}."))
+        );
+
+        // Made with a kubeconfig, not by Magnum: neither adopted nor deleted.
+        let ns = namespace(&bay);
+        double
+            .create(
+                "v1/services",
+                Some(&ns),
+                json!({"metadata": {"name": "mine"}, "spec": {"ports": [{"port": 1}]}}),
+            )
+            .expect("created directly");
+        let svc = manifest(&service_json("mine"), WorkloadKind::Service);
+        let err = driver
+            .apply_workload(&bay, &svc, &Uuid::new_v4())
+            .await
+            .expect_err("taken");
+        assert!(matches!(err, DriverError::AlreadyExists(_)), "{err:?}");
+        let err = driver
+            .update_workload(&bay, &svc, &Uuid::new_v4())
+            .await
+            .expect_err("not ours to update");
+        assert!(matches!(err, DriverError::AlreadyExists(_)), "{err:?}");
+        driver
+            .delete_workload(&bay, WorkloadKind::Service, "mine")
+            .await
+            .expect("nothing to do");
+        assert!(
+            stored(&double, "v1/services", &bay, "mine").is_some(),
+            "left alone"
+        );
+        let listed = driver
+            .list_workloads(&bay, WorkloadKind::Service)
+            .await
+            .expect("list");
+        assert!(listed.is_empty(), "{listed:?}");
+    }
+
+    #[tokio::test]
+    async fn updating_an_rc_scales_it() {
+        let (double, driver, bay) = bay_ready().await;
+        let uuid = Uuid::new_v4();
+        let mut rc = manifest(RC_YAML, WorkloadKind::ReplicationController);
+        driver
+            .apply_workload(&bay, &rc, &uuid)
+            .await
+            .expect("created");
+        set_replicas(&mut rc, 5).expect("valid");
+        let state = driver
+            .update_workload(&bay, &rc, &uuid)
+            .await
+            .expect("scaled");
+        assert_eq!((state.replicas, state.ready_replicas), (Some(5), Some(0)));
+        let object = stored(&double, "v1/replicationcontrollers", &bay, "redis").expect("stored");
+        assert_eq!(object["spec"]["replicas"], 5);
+        assert_eq!(object["metadata"]["generation"], 2);
+        assert_placed(&object["spec"]["template"]["spec"], &bay);
+
+        let bigger = RC_YAML
+            .replace("redis:7", "redis:8")
+            .replace("replicas: 2", "replicas: 0");
+        let rc = manifest(&bigger, WorkloadKind::ReplicationController);
+        assert_eq!(manifest::replicas(&rc), Some(0));
+        let state = driver
+            .update_workload(&bay, &rc, &uuid)
+            .await
+            .expect("new manifest");
+        assert_eq!(state.replicas, Some(0));
+        let object = stored(&double, "v1/replicationcontrollers", &bay, "redis").expect("stored");
+        assert_eq!(
+            object["spec"]["template"]["spec"]["containers"][0]["image"],
+            "redis:8"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pod_update_may_change_its_image_and_kubernetes_refuses_the_rest() {
+        let (double, driver, bay) = bay_ready().await;
+        let uuid = Uuid::new_v4();
+        let pod = manifest(POD_YAML, WorkloadKind::Pod);
+        driver
+            .apply_workload(&bay, &pod, &uuid)
+            .await
+            .expect("created");
+        let newer = manifest(&POD_YAML.replace("redis:7", "redis:8"), WorkloadKind::Pod);
+        let state = driver
+            .update_workload(&bay, &newer, &uuid)
+            .await
+            .expect("image changed");
+        assert_eq!(state.status.as_deref(), Some("Pending"));
+        let object = stored(&double, "v1/pods", &bay, "redis-master").expect("stored");
+        assert_eq!(object["spec"]["containers"][0]["image"], "redis:8");
+
+        let other_command = POD_YAML.replace("[redis-server]", "[redis-sentinel]");
+        let err = driver
+            .update_workload(&bay, &manifest(&other_command, WorkloadKind::Pod), &uuid)
+            .await
+            .expect_err("immutable");
+        let DriverError::Rejected { code, message } = err else {
+            panic!("expected Kubernetes' refusal, got {err:?}");
+        };
+        assert_eq!(code, 422);
+        assert!(
+            message.starts_with("Pod \"redis-master\" is invalid: spec: Forbidden: pod updates"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_service_update_keeps_its_cluster_ip() {
+        let (_double, driver, bay) = bay_ready().await;
+        let uuid = Uuid::new_v4();
+        let svc = manifest(&service_json("redis"), WorkloadKind::Service);
+        let created = driver
+            .apply_workload(&bay, &svc, &uuid)
+            .await
+            .expect("created");
+        let text = service_json("redis").replace("6379", "6380");
+        let updated = driver
+            .update_workload(&bay, &manifest(&text, WorkloadKind::Service), &uuid)
+            .await
+            .expect("updated");
+        assert_eq!(updated.ip, created.ip);
+        assert_eq!(updated.ports.expect("ports")[0]["port"], 6380);
+    }
+
+    #[tokio::test]
+    async fn deleting_removes_the_object_and_repeats_quietly() {
+        let (double, driver, bay) = bay_ready().await;
+        let uuid = Uuid::new_v4();
+        let rc = manifest(RC_YAML, WorkloadKind::ReplicationController);
+        driver
+            .apply_workload(&bay, &rc, &uuid)
+            .await
+            .expect("created");
+        let listed = driver
+            .list_workloads(&bay, WorkloadKind::ReplicationController)
+            .await
+            .expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].uuid, listed[0].name.as_str()), (uuid, "redis"));
+        for _ in 0..2 {
+            driver
+                .delete_workload(&bay, WorkloadKind::ReplicationController, "redis")
+                .await
+                .expect("deleted");
+        }
+        assert!(stored(&double, "v1/replicationcontrollers", &bay, "redis").is_none());
+        assert_eq!(
+            driver
+                .workload_state(&bay, WorkloadKind::ReplicationController, "redis")
+                .await
+                .expect("state"),
+            None
+        );
+        let err = driver
+            .update_workload(&bay, &rc, &uuid)
+            .await
+            .expect_err("gone");
+        assert!(
+            matches!(&err, DriverError::Rejected { code: 404, message }
+                if message == "replicationcontrollers \"redis\" not found"),
+            "{err:?}"
+        );
+        // Re-created under a new record once the old one is gone.
+        driver
+            .apply_workload(&bay, &rc, &Uuid::new_v4())
+            .await
+            .expect("the name is free again");
+    }
+
+    #[tokio::test]
+    async fn kubernetes_refusals_keep_their_status_and_message() {
+        let (_double, driver, bay) = bay_ready().await;
+        // The manifest rules leave label syntax to Kubernetes, which answers 422.
+        let text = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "labels": {"tier": "has space"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+        })
+        .to_string();
+        let err = driver
+            .apply_workload(&bay, &manifest(&text, WorkloadKind::Pod), &Uuid::new_v4())
+            .await
+            .expect_err("invalid label");
+        let DriverError::Rejected { code, message } = err else {
+            panic!("expected Kubernetes' refusal, got {err:?}");
+        };
+        assert_eq!(code, 422);
+        assert!(
+            message.starts_with("Pod \"web\" is invalid: metadata.labels"),
+            "{message}"
+        );
+
+        // A name the manifest rules would refuse, forced past them: the server refuses it too.
+        let mut bad = manifest(&pod_json("web", "nginx"), WorkloadKind::Pod);
+        bad.name = "Not_Valid".into();
+        bad.object["metadata"]["name"] = json!("Not_Valid");
+        let err = driver
+            .apply_workload(&bay, &bad, &Uuid::new_v4())
+            .await
+            .expect_err("invalid name");
+        assert!(
+            matches!(&err, DriverError::Rejected { code: 422, message }
+                if message.contains("metadata.name: Invalid value")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_foreign_namespace_is_refused_before_anything_is_sent() {
+        let (double, driver, bay) = bay_ready().await;
+        let other = namespace(&Uuid::new_v4());
+        let text = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "namespace": other},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+        })
+        .to_string();
+        let before = double.resource_version();
+        let err = driver
+            .apply_workload(&bay, &manifest(&text, WorkloadKind::Pod), &Uuid::new_v4())
+            .await
+            .expect_err("foreign namespace");
+        assert!(
+            matches!(err, DriverError::Rejected { code: 400, .. }),
+            "{err:?}"
+        );
+        assert_eq!(double.resource_version(), before, "nothing written");
+        assert!(double.get("v1/pods", Some(&other), "web").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_pod_waits_for_the_namespaces_default_account() {
+        let (double, driver) = setup(0).await;
+        let bay = Uuid::new_v4();
+        // The namespace alone, straight away: its account comes about 100 ms later.
+        double
+            .create(
+                "v1/namespaces",
+                None,
+                json!({"metadata": {"name": namespace(&bay)}}),
+            )
+            .expect("namespace");
+        assert!(stored(&double, "v1/serviceaccounts", &bay, "default").is_none());
+        let started = Instant::now();
+        let state = driver
+            .apply_workload(
+                &bay,
+                &manifest(&pod_json("early", "nginx"), WorkloadKind::Pod),
+                &Uuid::new_v4(),
+            )
+            .await
+            .expect("created once the account exists");
+        assert_eq!(state.status.as_deref(), Some("Pending"));
+        assert!(started.elapsed() < SERVICE_ACCOUNT_WAIT);
+
+        let err = driver
+            .apply_workload(
+                &Uuid::new_v4(),
+                &manifest(&pod_json("nowhere", "nginx"), WorkloadKind::Pod),
+                &Uuid::new_v4(),
+            )
+            .await
+            .expect_err("no namespace");
+        assert!(
+            matches!(&err, DriverError::Refused(m) if m.contains("does not exist")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn deleting_the_bay_takes_its_workloads_along() {
+        let (double, driver) = setup(1).await;
+        let target = bay(1);
+        driver.ensure(&target).await.expect("ensure");
+        let svc = manifest(&service_json("redis"), WorkloadKind::Service);
+        driver
+            .apply_workload(&target.uuid, &svc, &Uuid::new_v4())
+            .await
+            .expect("created");
+        driver.delete(&target).await.expect("bay deleted");
+        assert!(stored(&double, "v1/services", &target.uuid, "redis").is_none());
+        assert!(
+            driver
+                .list_workloads(&target.uuid, WorkloadKind::Service)
+                .await
+                .expect("empty list")
+                .is_empty()
+        );
+    }
+}

@@ -97,7 +97,7 @@ pub fn desired_object(
         return Err(undecodable(manifest.kind, "the manifest is not an object"));
     };
     root.remove("status");
-    let metadata = object_at(root, "metadata");
+    let mut metadata = take_map(root, "metadata");
     for server_set in [
         "uid",
         "resourceVersion",
@@ -112,10 +112,12 @@ pub fn desired_object(
     }
     metadata.insert("name".into(), json!(manifest.name));
     metadata.insert("namespace".into(), json!(ns));
-    let labels = object_at(metadata, "labels");
+    let mut labels = take_map(&mut metadata, "labels");
     labels.insert(UUID_LABEL.into(), json!(magnum_uuid.to_string()));
     labels.insert(BAY_LABEL.into(), json!(bay.to_string()));
     labels.insert(MANAGED_BY_LABEL.into(), json!("magnum"));
+    metadata.insert("labels".into(), Value::Object(labels));
+    root.insert("metadata".into(), Value::Object(metadata));
     let pod_spec = match manifest.kind {
         WorkloadKind::Pod => Some("/spec"),
         WorkloadKind::ReplicationController => Some("/spec/template/spec"),
@@ -137,25 +139,13 @@ fn place(bay: &Uuid, kind: WorkloadKind, spec: &mut Map<String, Value>) -> Resul
     let mut typed: PodSpec = serde_json::from_value(Value::Object(spec.clone()))
         .map_err(|e| undecodable(kind, &e.to_string()))?;
     placement(bay).apply_to(&mut typed);
-    let encode = |v: &dyn erased::Encode| v.encode().map_err(|e| undecodable(kind, &e));
-    spec.insert("nodeSelector".into(), encode(&typed.node_selector)?);
-    spec.insert("tolerations".into(), encode(&typed.tolerations)?);
+    let node_selector = serde_json::to_value(&typed.node_selector)
+        .map_err(|e| undecodable(kind, &e.to_string()))?;
+    let tolerations =
+        serde_json::to_value(&typed.tolerations).map_err(|e| undecodable(kind, &e.to_string()))?;
+    spec.insert("nodeSelector".into(), node_selector);
+    spec.insert("tolerations".into(), tolerations);
     Ok(())
-}
-
-/// Serializing two different field types through one closure.
-mod erased {
-    /// A value that serializes to JSON.
-    pub(super) trait Encode {
-        /// The value as JSON, or why not.
-        fn encode(&self) -> Result<serde_json::Value, String>;
-    }
-
-    impl<T: serde::Serialize> Encode for T {
-        fn encode(&self) -> Result<serde_json::Value, String> {
-            serde_json::to_value(self).map_err(|e| e.to_string())
-        }
-    }
 }
 
 /// The 400 kube-apiserver answers when a body does not decode as its kind.
@@ -166,22 +156,16 @@ fn undecodable(kind: WorkloadKind, why: &str) -> DriverError {
     }
 }
 
-/// The map at `key` of `map`, made an empty map if absent or not a map.
-fn object_at<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let slot = map
-        .entry(key.to_owned())
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !slot.is_object() {
-        *slot = Value::Object(Map::new());
-    }
-    match slot {
-        Value::Object(inner) => inner,
-        _ => unreachable!("the slot was just made an object"),
+/// Removes and returns the map at `key` of `map`; an empty map if absent or not a map.
+fn take_map(map: &mut Map<String, Value>, key: &str) -> Map<String, Value> {
+    match map.remove(key) {
+        Some(Value::Object(inner)) => inner,
+        _ => Map::new(),
     }
 }
 
 /// What Kubernetes shows of one object of `kind`.
-pub fn workload_state(kind: WorkloadKind, object: &Value) -> WorkloadState {
+pub fn state_of(kind: WorkloadKind, object: &Value) -> WorkloadState {
     let text = |pointer: &str| {
         object
             .pointer(pointer)
@@ -308,8 +292,11 @@ impl KubernetesDriver {
         );
         self.call(
             &what,
-            self.workloads(bay, manifest.kind)
-                .patch(&manifest.name, &params, &Patch::Apply(&desired)),
+            self.workloads(bay, manifest.kind).patch(
+                &manifest.name,
+                &params,
+                &Patch::Apply(&desired),
+            ),
         )
         .await
     }
@@ -345,7 +332,7 @@ impl KubernetesDriver {
                         .apply_desired(bay, manifest, magnum_uuid, true)
                         .await
                         .map_err(|f| workload_error(f, &what))?;
-                    return Ok(workload_state(kind, &as_value(&applied)));
+                    return Ok(state_of(kind, &as_value(&applied)));
                 }
                 None => {}
             }
@@ -360,7 +347,7 @@ impl KubernetesDriver {
                         bay.uuid = %bay, kind = %kind, name, uuid = %magnum_uuid,
                         "created tenant object"
                     );
-                    return Ok(workload_state(kind, &as_value(&created)));
+                    return Ok(state_of(kind, &as_value(&created)));
                 }
                 Err(f) if f.code() == Some(409) => continue,
                 Err(f) => return Err(workload_error(f, &what)),
@@ -407,7 +394,7 @@ impl KubernetesDriver {
         tracing::info!(
             bay.uuid = %bay, kind = %kind, name, uuid = %magnum_uuid, "updated tenant object"
         );
-        Ok(workload_state(kind, &as_value(&applied)))
+        Ok(state_of(kind, &as_value(&applied)))
     }
 
     /// Deletes the tenant object `name` (an RC's pods follow, by garbage collection). Succeeds
@@ -468,7 +455,7 @@ impl KubernetesDriver {
         Ok(self
             .get_workload(bay, kind, name)
             .await?
-            .map(|object| workload_state(kind, &as_value(&object))))
+            .map(|object| state_of(kind, &as_value(&object))))
     }
 
     /// Every object of `kind` in the bay's namespace that Magnum made (labelled with
@@ -481,7 +468,9 @@ impl KubernetesDriver {
     ) -> Result<Vec<ObservedWorkload>, DriverError> {
         let what = format!("list {} in {}", kind.resource(), namespace(bay));
         let api = self.workloads(bay, kind);
-        let mut params = kube::api::ListParams::default().labels(UUID_LABEL).limit(250);
+        let mut params = kube::api::ListParams::default()
+            .labels(UUID_LABEL)
+            .limit(250);
         let mut found = Vec::new();
         loop {
             let page = self
@@ -495,7 +484,7 @@ impl KubernetesDriver {
                 found.push(ObservedWorkload {
                     uuid,
                     name: object.metadata.name.clone().unwrap_or_default(),
-                    state: workload_state(kind, &as_value(object)),
+                    state: state_of(kind, &as_value(object)),
                 });
             }
             match page.metadata.continue_.filter(|c| !c.is_empty()) {
@@ -524,7 +513,10 @@ impl KubernetesDriver {
             if !namespace_checked {
                 let what = format!("get Namespace {ns}");
                 let exists = self
-                    .call(&what, Api::<Namespace>::all(self.client.clone()).get_opt(&ns))
+                    .call(
+                        &what,
+                        Api::<Namespace>::all(self.client.clone()).get_opt(&ns),
+                    )
                     .await
                     .map_err(|f| f.into_driver(&what))?;
                 if exists.is_none() {
@@ -629,7 +621,10 @@ mod tests {
         foreign.object["metadata"]["namespace"] =
             json!("magnum-11111111-2222-3333-4444-555555555555");
         let err = desired_object(&bay(), &foreign, &Uuid::nil()).expect_err("foreign");
-        assert!(matches!(err, DriverError::Rejected { code: 400, .. }), "{err:?}");
+        assert!(
+            matches!(err, DriverError::Rejected { code: 400, .. }),
+            "{err:?}"
+        );
         let mut legacy = rc();
         legacy.object["metadata"]["namespace"] = json!("default");
         let object = desired_object(&bay(), &legacy, &Uuid::nil()).expect("default is fine");
@@ -640,7 +635,7 @@ mod tests {
     fn state_follows_the_kind() {
         let pod = json!({"spec": {"nodeName": "node-1"}, "status": {"phase": "Running"}});
         assert_eq!(
-            workload_state(WorkloadKind::Pod, &pod),
+            state_of(WorkloadKind::Pod, &pod),
             WorkloadState {
                 status: Some("Running".into()),
                 host: Some("node-1".into()),
@@ -648,13 +643,13 @@ mod tests {
             }
         );
         let svc = json!({"spec": {"clusterIP": "10.96.0.10", "ports": [{"port": 80}]}});
-        let state = workload_state(WorkloadKind::Service, &svc);
+        let state = state_of(WorkloadKind::Service, &svc);
         assert_eq!(state.ip.as_deref(), Some("10.96.0.10"));
         assert_eq!(state.ports, Some(json!([{"port": 80}])));
         let rc = json!({"spec": {"replicas": 3}, "status": {"replicas": 3, "readyReplicas": 2}});
-        let state = workload_state(WorkloadKind::ReplicationController, &rc);
+        let state = state_of(WorkloadKind::ReplicationController, &rc);
         assert_eq!((state.replicas, state.ready_replicas), (Some(3), Some(2)));
-        let fresh = workload_state(WorkloadKind::ReplicationController, &json!({"spec": {}}));
+        let fresh = state_of(WorkloadKind::ReplicationController, &json!({"spec": {}}));
         assert_eq!((fresh.replicas, fresh.ready_replicas), (Some(1), Some(0)));
     }
 
@@ -664,11 +659,15 @@ mod tests {
         assert!(uses_default_account(
             &json!({"spec": {"serviceAccountName": "default"}})
         ));
-        assert!(uses_default_account(&json!({"spec": {"serviceAccountName": ""}})));
+        assert!(uses_default_account(
+            &json!({"spec": {"serviceAccountName": ""}})
+        ));
         assert!(!uses_default_account(
             &json!({"spec": {"serviceAccountName": "magnum-bay"}})
         ));
-        assert!(!uses_default_account(&json!({"spec": {"serviceAccount": "x"}})));
+        assert!(!uses_default_account(
+            &json!({"spec": {"serviceAccount": "x"}})
+        ));
     }
 
     #[test]
@@ -689,11 +688,17 @@ mod tests {
             }
         );
         assert_eq!(
-            workload_error(status(409, "AlreadyExists", "pods \"x\" already exists"), "c"),
+            workload_error(
+                status(409, "AlreadyExists", "pods \"x\" already exists"),
+                "c"
+            ),
             DriverError::AlreadyExists("pods \"x\" already exists".into())
         );
         assert!(matches!(
-            workload_error(status(403, "Forbidden", "exceeded quota: magnum-quota"), "c"),
+            workload_error(
+                status(403, "Forbidden", "exceeded quota: magnum-quota"),
+                "c"
+            ),
             DriverError::Rejected { code: 403, .. }
         ));
         assert!(matches!(

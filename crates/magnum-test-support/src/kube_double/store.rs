@@ -733,8 +733,13 @@ impl Store {
                 };
             }
         }
-        if resource.group.is_empty() && resource.plural == "namespaces" {
-            Self::label_namespace(name, &mut next);
+        if resource.group.is_empty() {
+            match resource.plural.as_str() {
+                "namespaces" => Self::label_namespace(name, &mut next),
+                "pods" => check_pod_update(&kind, resource, name, current, &next)?,
+                "services" => keep_service_allocations(&kind, resource, name, current, &mut next)?,
+                _ => {}
+            }
         }
         self.validate(&kind, resource, name, &next)?;
         let generation = current
@@ -913,6 +918,122 @@ impl Store {
         }
         removed
     }
+}
+
+/// What a pod update may change, as kube-apiserver's `ValidatePodUpdate` words it.
+const POD_UPDATE_FORBIDDEN: &str = "spec: Forbidden: pod updates may not change fields other \
+    than `spec.containers[*].image`,`spec.initContainers[*].image`,\
+    `spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),\
+    `spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
+
+/// A pod's spec is immutable but for images, the deadline, the grace period and added
+/// tolerations: anything else is 422, as on a real server.
+fn check_pod_update(
+    kind: &str,
+    resource: &Resource,
+    name: &str,
+    current: &Value,
+    next: &Value,
+) -> Result<(), ApiStatus> {
+    let old = current.get("spec").cloned().unwrap_or(Value::Null);
+    let mut new = next.get("spec").cloned().unwrap_or(Value::Null);
+    if old == new {
+        return Ok(());
+    }
+    let forbidden = || ApiStatus::invalid(kind, resource, name, POD_UPDATE_FORBIDDEN);
+    let (Value::Object(old_map), Value::Object(new_map)) = (&old, &mut new) else {
+        return Err(forbidden());
+    };
+    for list in ["containers", "initContainers"] {
+        let old_list = old_map.get(list).and_then(Value::as_array);
+        let new_list = new_map.get_mut(list).and_then(Value::as_array_mut);
+        if let (Some(old_list), Some(new_list)) = (old_list, new_list)
+            && old_list.len() == new_list.len()
+        {
+            for (old_c, new_c) in old_list.iter().zip(new_list.iter_mut()) {
+                if let (Some(image), true) = (old_c.get("image"), new_c.is_object()) {
+                    new_c["image"] = image.clone();
+                }
+            }
+        }
+    }
+    let old_tolerations = old_map
+        .get("tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let new_tolerations = new_map
+        .get("tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if old_tolerations.iter().any(|t| !new_tolerations.contains(t)) {
+        return Err(forbidden());
+    }
+    for mutable in [
+        "tolerations",
+        "activeDeadlineSeconds",
+        "terminationGracePeriodSeconds",
+    ] {
+        match old_map.get(mutable) {
+            Some(value) => new_map.insert(mutable.into(), value.clone()),
+            None => new_map.remove(mutable),
+        };
+    }
+    if Value::Object(old_map.clone()) == new {
+        Ok(())
+    } else {
+        Err(forbidden())
+    }
+}
+
+/// A service keeps the cluster IP (and node ports) it was given when an update leaves them out,
+/// and refuses to change a cluster IP once set, as on a real server.
+fn keep_service_allocations(
+    kind: &str,
+    resource: &Resource,
+    name: &str,
+    current: &Value,
+    next: &mut Value,
+) -> Result<(), ApiStatus> {
+    let Some(old_spec) = current.get("spec") else {
+        return Ok(());
+    };
+    if !next.get("spec").is_some_and(Value::is_object) {
+        next["spec"] = json!({});
+    }
+    let spec = &mut next["spec"];
+    for field in ["clusterIP", "clusterIPs"] {
+        match (old_spec.get(field), spec.get(field)) {
+            (Some(old), None) => spec[field] = old.clone(),
+            (Some(old), Some(new)) if old != new && !new.as_str().is_some_and(str::is_empty) => {
+                return Err(ApiStatus::invalid(
+                    kind,
+                    resource,
+                    name,
+                    &format!("spec.{field}: Invalid value: {new}: field is immutable"),
+                ));
+            }
+            (Some(old), Some(_)) => spec[field] = old.clone(),
+            (None, _) => {}
+        }
+    }
+    let old_ports = old_spec.get("ports").and_then(Value::as_array);
+    if let (Some(old_ports), Some(Value::Array(ports))) = (old_ports, spec.get_mut("ports")) {
+        for port in ports.iter_mut().filter(|p| p.is_object()) {
+            if port.get("nodePort").is_some() {
+                continue;
+            }
+            let same = old_ports
+                .iter()
+                .find(|o| o.get("port") == port.get("port"))
+                .and_then(|o| o.get("nodePort"));
+            if let Some(node_port) = same {
+                port["nodePort"] = node_port.clone();
+            }
+        }
+    }
+    Ok(())
 }
 
 fn lower_first(field: &str) -> String {
