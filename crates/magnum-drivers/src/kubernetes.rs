@@ -12,6 +12,11 @@
 //! `magnum.openstack.org/bay=<uuid>:NoSchedule` under the node's resourceVersion, so two
 //! conductors can never both win one node. Tenant workloads get [`placement`]'s node selector and
 //! toleration and so land only on the bay's nodes.
+//!
+//! Tenant pods, services and replication controllers (spec/rest-api.md §3.4) are made from a
+//! [`Manifest`](magnum_core::manifest::Manifest) by [`KubernetesDriver::apply_workload`] and its
+//! siblings (`workloads` module): labelled with [`UUID_LABEL`], placed, and written by
+//! server-side apply.
 
 mod api;
 mod nodes;

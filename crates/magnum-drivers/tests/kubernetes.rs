@@ -532,6 +532,8 @@ async fn new_connects_through_a_kubeconfig_and_context() {
 
 mod workloads {
     use super::{bay, label, setup};
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, PostParams};
     use magnum_core::manifest::{self, Manifest, WorkloadKind, parse, set_replicas};
     use magnum_drivers::kubernetes::{
         KubernetesDriver, SERVICE_ACCOUNT_WAIT, UUID_LABEL, WorkloadState, namespace,
@@ -1043,14 +1045,12 @@ spec:
         let (double, driver) = setup(0).await;
         let bay = Uuid::new_v4();
         // The namespace alone, straight away: its account comes about 100 ms later.
-        double
-            .create(
-                "v1/namespaces",
-                None,
-                json!({"metadata": {"name": namespace(&bay)}}),
-            )
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace(&bay)}}))
+            .expect("a namespace");
+        Api::<Namespace>::all(double.client())
+            .create(&PostParams::default(), &ns)
+            .await
             .expect("namespace");
-        assert!(stored(&double, "v1/serviceaccounts", &bay, "default").is_none());
         let started = Instant::now();
         let state = driver
             .apply_workload(

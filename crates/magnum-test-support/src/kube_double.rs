@@ -15,8 +15,11 @@
 //!   preconditions; deleting a Namespace removes every object in it), deletecollection;
 //! - a monotonically increasing resourceVersion, uid, creationTimestamp, generation;
 //! - a namespace's `default` ServiceAccount about 100 ms after the namespace, and pods refused
-//!   until their ServiceAccount exists; pods stay `Pending`; RCs create no pods; services get a
-//!   cluster IP;
+//!   until their ServiceAccount exists; pods stay `Pending`; RCs create no pods (status
+//!   `replicas: 0`); services get a cluster IP (10.96.x.y, data only) and port defaults;
+//! - a pod update may change only images, deadlines and added tolerations, else 422 as
+//!   `ValidatePodUpdate` words it; a service keeps its cluster IP and node ports through writes
+//!   that leave them out, and refuses to change its cluster IP (422);
 //! - name and label validation (422 `Invalid`), `/version`, minimal discovery (`/api`, `/apis`,
 //!   `/api/v1`, `/apis/{group}/{version}`); every error a `Status` with `code`, `reason`,
 //!   `message`.

@@ -51,7 +51,7 @@ pub struct WorkloadState {
     pub status: Option<String>,
     /// A pod's `spec.nodeName`, once scheduled.
     pub host: Option<String>,
-    /// A service's `spec.clusterIP` (`None` for headless services is Kubernetes' string `None`).
+    /// A service's `spec.clusterIP` (Kubernetes' string `None` for a headless service).
     pub ip: Option<String>,
     /// A service's `spec.ports` as Kubernetes holds them (defaults such as `protocol` filled in).
     pub ports: Option<Value>,

@@ -1019,11 +1019,23 @@ fn keep_service_allocations(
         }
     }
     let old_ports = old_spec.get("ports").and_then(Value::as_array);
-    if let (Some(old_ports), Some(Value::Array(ports))) = (old_ports, spec.get_mut("ports")) {
+    if let Some(Value::Array(ports)) = spec.get_mut("ports") {
         for port in ports.iter_mut().filter(|p| p.is_object()) {
+            // Defaults apply on every write, as a real server decodes every body with them.
+            if port.get("protocol").is_none() {
+                port["protocol"] = json!("TCP");
+            }
+            if port.get("targetPort").is_none()
+                && let Some(p) = port.get("port").cloned()
+            {
+                port["targetPort"] = p;
+            }
             if port.get("nodePort").is_some() {
                 continue;
             }
+            let Some(old_ports) = old_ports else {
+                continue;
+            };
             let same = old_ports
                 .iter()
                 .find(|o| o.get("port") == port.get("port"))

@@ -493,3 +493,106 @@ async fn denied_resources_answer_forbidden_and_collections_delete_by_selector() 
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn pod_updates_may_change_images_and_add_tolerations_only() {
+    let double = KubeDouble::start().await;
+    let client = double.client();
+    namespace(&client, "work").await;
+    let accounts = Api::<ServiceAccount>::namespaced(client.clone(), "work");
+    eventually("the default account exists", Duration::from_secs(5), || {
+        let accounts = accounts.clone();
+        async move { accounts.get_opt("default").await.unwrap().is_some() }
+    })
+    .await;
+    let pods = Api::<Pod>::namespaced(client, "work");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"containers": [{"name": "c", "image": "nginx:1", "command": ["a"]}],
+                 "tolerations": [{"key": "k", "operator": "Exists"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let merge = |patch: serde_json::Value| {
+        let pods = pods.clone();
+        async move {
+            pods.patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+        }
+    };
+    let updated = merge(json!({"spec": {
+        "containers": [{"name": "c", "image": "nginx:2", "command": ["a"]}],
+        "tolerations": [{"key": "k", "operator": "Exists"}, {"key": "x", "operator": "Exists"}],
+        "activeDeadlineSeconds": 60,
+    }}))
+    .await
+    .unwrap();
+    assert_eq!(
+        updated.spec.unwrap().containers[0].image.as_deref(),
+        Some("nginx:2")
+    );
+    for forbidden in [
+        json!({"spec": {"containers": [{"name": "c", "image": "nginx:2", "command": ["b"]}]}}),
+        json!({"spec": {"tolerations": [{"key": "x", "operator": "Exists"}]}}),
+        json!({"spec": {"nodeSelector": {"disk": "ssd"}}}),
+    ] {
+        let (code, reason, message) = status(merge(forbidden.clone()).await.unwrap_err());
+        assert_eq!((code, reason.as_str()), (422, "Invalid"), "{forbidden}");
+        assert!(
+            message.starts_with("Pod \"web\" is invalid: spec: Forbidden: pod updates"),
+            "{message}"
+        );
+    }
+    let labelled = merge(json!({"metadata": {"labels": {"a": "b"}}}))
+        .await
+        .unwrap();
+    assert_eq!(
+        labelled.metadata.labels.unwrap()["a"],
+        "b",
+        "metadata is free"
+    );
+}
+
+#[tokio::test]
+async fn services_keep_their_cluster_ip_and_port_defaults_across_writes() {
+    let double = KubeDouble::start().await;
+    let client = double.client();
+    namespace(&client, "work").await;
+    let services = Api::<Service>::namespaced(client, "work");
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "svc"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80}]},
+    }))
+    .unwrap();
+    let created = services.create(&PostParams::default(), &svc).await.unwrap();
+    let spec = created.spec.clone().unwrap();
+    let ip = spec.cluster_ip.clone().unwrap();
+    let node_port = spec.ports.unwrap()[0].node_port;
+    assert!(node_port.is_some());
+
+    // A replace that leaves the allocations out keeps them, with the defaults filled in again.
+    let mut body = created.clone();
+    body.spec =
+        Some(serde_json::from_value(json!({"type": "NodePort", "ports": [{"port": 80}]})).unwrap());
+    let replaced = services
+        .replace("svc", &PostParams::default(), &body)
+        .await
+        .unwrap();
+    let spec = replaced.spec.unwrap();
+    assert_eq!(spec.cluster_ip.as_deref(), Some(ip.as_str()));
+    let port = &spec.ports.unwrap()[0];
+    assert_eq!(
+        (port.node_port, port.protocol.as_deref()),
+        (node_port, Some("TCP"))
+    );
+
+    let moved = json!({"spec": {"clusterIP": "10.96.9.9", "clusterIPs": ["10.96.9.9"]}});
+    let (code, _, message) = status(
+        services
+            .patch("svc", &PatchParams::default(), &Patch::Merge(&moved))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(message.contains("field is immutable"), "{message}");
+}
