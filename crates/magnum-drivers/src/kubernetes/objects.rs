@@ -65,6 +65,12 @@ impl BayObjects {
                 "replicationcontrollers".to_owned(),
                 count(bay, "quota_replicationcontrollers", "20")?,
             ),
+            // NodePort and LoadBalancer services open ports on every node, other bays' too.
+            ("services.nodeports".to_owned(), Quantity("0".to_owned())),
+            (
+                "services.loadbalancers".to_owned(),
+                Quantity("0".to_owned()),
+            ),
             ("requests.cpu".to_owned(), cpu.clone()),
             ("limits.cpu".to_owned(), cpu),
             ("requests.memory".to_owned(), memory.clone()),
@@ -87,7 +93,15 @@ impl BayObjects {
             namespace: Namespace {
                 metadata: ObjectMeta {
                     name: Some(ns.clone()),
-                    labels: Some(labels.clone()),
+                    // Pod Security admission: no privileged, host-network or host-path pods,
+                    // which would reach beyond the bay's nodes and network policy.
+                    labels: Some(
+                        labels
+                            .clone()
+                            .into_iter()
+                            .chain([(POD_SECURITY_LABEL.to_owned(), "baseline".to_owned())])
+                            .collect(),
+                    ),
                     ..ObjectMeta::default()
                 },
                 ..Namespace::default()
@@ -153,6 +167,9 @@ impl BayObjects {
         })
     }
 }
+
+/// The namespace label that makes Pod Security admission enforce a level.
+pub(super) const POD_SECURITY_LABEL: &str = "pod-security.kubernetes.io/enforce";
 
 /// Labels on every object a bay owns.
 pub(super) fn bay_labels(bay: &BayTarget) -> BTreeMap<String, String> {
@@ -330,10 +347,11 @@ mod tests {
             ns.name.as_deref(),
             Some("magnum-00000000-0000-0000-0000-000000000007")
         );
-        assert_eq!(
-            ns.labels.unwrap()[BAY_LABEL],
-            "00000000-0000-0000-0000-000000000007"
-        );
+        let ns_labels = ns.labels.unwrap();
+        assert_eq!(ns_labels[BAY_LABEL], "00000000-0000-0000-0000-000000000007");
+        assert_eq!(ns_labels[POD_SECURITY_LABEL], "baseline");
+        assert_eq!(hard["services.nodeports"].0, "0");
+        assert_eq!(hard["services.loadbalancers"].0, "0");
     }
 
     #[test]
