@@ -17,7 +17,7 @@ pub(crate) fn docker_hosts() -> String {
 
 /// Frees both test Engines of bay claims and containers a failed earlier test may have left.
 /// Safe because every test claiming Engines runs alone in nextest's `dockerd` group.
-fn free_docker_engines() {
+pub(crate) fn free_docker_engines() {
     for host in docker_hosts().split(',') {
         let run = |args: &[&str]| {
             std::process::Command::new("docker")

@@ -111,3 +111,68 @@ async fn fault_the_database_going_away_is_a_503_and_service_resumes_when_it_retu
         .await
         .expect(201);
 }
+
+#[tokio::test]
+async fn fault_a_docker_host_that_stops_answering_shows_in_its_bay_and_recovers() {
+    crate::bays::free_docker_engines();
+    let e2e = Deployment::builder()
+        .config(&format!(
+            "[docker]\nhosts = {}\napi_timeout = 2\n[conductor]\nperiodic_interval = 1\n",
+            crate::bays::docker_hosts()
+        ))
+        .start()
+        .await;
+    crate::bays::swarm_baymodel(&e2e, "swarm").await;
+    let bay = e2e
+        .post(
+            "/v1/bays",
+            &serde_json::json!({"name": "pair", "baymodel_id": "swarm", "node_count": 2}),
+        )
+        .await;
+    let uuid = bay.expect(201)["uuid"].as_str().unwrap().to_owned();
+    crate::bays::wait_status(&e2e, &format!("/v1/clusters/{uuid}"), "CREATE_COMPLETE").await;
+    let pid =
+        std::fs::read_to_string("/var/run/magnum-docker2.pid").expect("second dockerd pid file");
+    let signal = |sig: &str| {
+        let status = Command::new("kill")
+            .args([sig, pid.trim()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    };
+    // A frozen daemon: the socket still accepts connections but nothing answers.
+    signal("-STOP");
+    // Poll without panicking: the daemon must be thawed whatever happens.
+    let started = Instant::now();
+    let mut noticed = false;
+    while !noticed && started.elapsed() < Duration::from_secs(60) {
+        let nodes = e2e.get("/v1/nodes/detail?bay_ident=pair").await.json;
+        let unknown = nodes["nodes"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|n| n["status"] == "Unknown"));
+        noticed = unknown
+            && e2e.get(&format!("/v1/clusters/{uuid}")).await.json["health_status"] == "UNHEALTHY";
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    signal("-CONT");
+    assert!(
+        noticed,
+        "the reconciler did not notice the frozen host within 60 s"
+    );
+    eventually(
+        "the host is Ready again",
+        Duration::from_secs(60),
+        || async {
+            let nodes = e2e.get("/v1/nodes/detail?bay_ident=pair").await.json;
+            nodes["nodes"]
+                .as_array()
+                .is_some_and(|n| n.len() == 2 && n.iter().all(|n| n["status"] == "Ready"))
+        },
+    )
+    .await;
+    e2e.delete(&format!("/v1/bays/{uuid}")).await.expect(204);
+    eventually("the bay is gone", Duration::from_secs(60), || async {
+        e2e.get(&format!("/v1/bays/{uuid}")).await.status == 404
+    })
+    .await;
+}

@@ -105,7 +105,29 @@ async fn observe(c: &Conductor, uuid: uuid::Uuid) -> Result<(), magnum_db::Error
     };
     let mut conn = c.pool.acquire().await?;
     match backend.observe(&target).await {
-        Ok(seen) => {
+        Ok(mut seen) => {
+            if backend.node_type() == "docker" {
+                // A Docker host that stops answering cannot show its claim, so the driver leaves
+                // it out; it is still the bay's (a Kubernetes Node that vanished is really gone).
+                let page = magnum_db::Page {
+                    limit: 10_000,
+                    after_id: None,
+                    sort_key: "id",
+                    descending: false,
+                };
+                for known in nodes::list(&mut conn, &Scope::all(), Some(bay.uuid), &page).await? {
+                    let Some(id) = known.backend_id else { continue };
+                    if seen.nodes.iter().all(|n| n.backend_id != id) {
+                        seen.nodes.push(magnum_drivers::ObservedNode {
+                            backend_id: id,
+                            name: known.name.unwrap_or_default(),
+                            addresses: known.addresses,
+                            status: NodeStatus::Unknown,
+                            info: serde_json::json!({}),
+                        });
+                    }
+                }
+            }
             let mut reasons = BTreeMap::new();
             for node in &seen.nodes {
                 if node.status != NodeStatus::Ready {
