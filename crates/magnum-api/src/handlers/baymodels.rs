@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody};
-use crate::list_query::{SortDir, next_url, parse_list_query};
+use crate::list_query::parse_list_query;
 use crate::state::AppState;
 use crate::views::TemplateFamily;
 use axum::Json;
@@ -12,10 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use magnum_core::Ident;
 use magnum_core::baymodel::{self, BayModel, BayModelSpec};
-use magnum_rpc::methods::{
-    BayModelCreate, BayModelDelete, BayModelUpdate, GetObject, ListObjects, ListQuery,
-};
-use serde_json::{Map, Value, json};
+use magnum_rpc::methods::{BayModelCreate, BayModelDelete, BayModelUpdate, GetObject};
+use serde_json::Value;
 
 /// Picks the URL family at compile time: `list::<BayModels>` serves `/v1/baymodels`.
 pub(crate) trait Family {
@@ -92,52 +90,18 @@ async fn list_page(
             family.collection()
         )));
     }
-    let limit = params.limit.unwrap_or(app.max_limit);
-    let rpc_query = ListQuery {
-        // One more than asked tells whether a next page exists.
-        limit: Some(limit.saturating_add(1)),
-        marker: params.marker,
-        sort_key: params.sort_key.clone(),
-        sort_dir: Some(match params.sort_dir {
-            SortDir::Asc => "asc".into(),
-            SortDir::Desc => "desc".into(),
-        }),
-        filters: None,
-    };
-    let mut items = app
-        .rpc
-        .call(
-            &auth.context(params.all_tenants),
-            &ListObjects::<BayModel>::new(rpc_query),
-        )
-        .await?;
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
     let base = base(&app, &headers);
-    let mut body = Map::new();
-    let views = items
-        .iter()
-        .map(|m| family.view(m, &base, !detail))
-        .collect();
-    body.insert(family.collection().into(), Value::Array(views));
-    if let (true, Some(last)) = (more, items.last()) {
-        let path = format!(
-            "/v1/{}{}",
-            family.collection(),
-            if detail { "/detail" } else { "" }
-        );
-        body.insert(
-            "next".into(),
-            json!(next_url(
-                &base,
-                &path,
-                &params,
-                limit,
-                &last.uuid.to_string()
-            )),
-        );
-    }
-    Ok(Json(Value::Object(body)))
+    let path = format!(
+        "/v1/{}{}",
+        family.collection(),
+        if detail { "/detail" } else { "" }
+    );
+    let ctx = auth.context(params.all_tenants);
+    let names = (family.collection(), path.as_str(), base.as_str());
+    super::page(&app, &ctx, &params, None, names, |m: &BayModel| {
+        (family.view(m, &base, !detail), m.uuid)
+    })
+    .await
 }
 
 /// `GET /v1/<family>`: own and public templates (reduced items for baymodels).

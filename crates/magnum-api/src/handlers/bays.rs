@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody};
-use crate::list_query::{SortDir, next_url, parse_list_query};
+use crate::list_query::parse_list_query;
 use crate::microversion::ApiVersion;
 use crate::state::AppState;
 use crate::views::{BayFamily, node_view};
@@ -17,8 +17,7 @@ use magnum_core::baymodel::BayModel;
 use magnum_core::fields::{FieldKind, FieldSpec, Flags, Mode};
 use magnum_core::node::Node;
 use magnum_rpc::methods::{
-    BayChange, BayCreate, BayDelete, BayResize, BayUpdate, BayUpgrade, GetObject, ListObjects,
-    ListQuery,
+    BayChange, BayCreate, BayDelete, BayResize, BayUpdate, BayUpgrade, GetObject,
 };
 use serde_json::{Map, Value, json};
 
@@ -121,62 +120,23 @@ async fn list_page(
             &auth.own_target(),
         )?;
     }
-    let limit = params.limit.unwrap_or(app.max_limit);
     let filters = params.project_id.as_ref().map(|p| {
         let mut f = Map::new();
         f.insert("project_id".into(), json!(p));
         f
     });
-    let rpc_query = ListQuery {
-        limit: Some(limit.saturating_add(1)),
-        marker: params.marker,
-        sort_key: params.sort_key.clone(),
-        sort_dir: Some(
-            if params.sort_dir == SortDir::Desc {
-                "desc"
-            } else {
-                "asc"
-            }
-            .into(),
-        ),
-        filters,
-    };
-    let ctx = auth.context(params.all_tenants);
-    let mut items = app
-        .rpc
-        .call(&ctx, &ListObjects::<Bay>::new(rpc_query))
-        .await?;
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
     let base = base(&app, &headers);
-    let mut body = Map::new();
-    body.insert(
-        family.collection().into(),
-        Value::Array(
-            items
-                .iter()
-                .map(|b| family.view(b, &base, !detail))
-                .collect(),
-        ),
+    let path = format!(
+        "/v1/{}{}",
+        family.collection(),
+        if detail { "/detail" } else { "" }
     );
-    if let (true, Some(last)) = (more, items.last()) {
-        let path = format!(
-            "/v1/{}{}",
-            family.collection(),
-            if detail { "/detail" } else { "" }
-        );
-        body.insert(
-            "next".into(),
-            json!(next_url(
-                &base,
-                &path,
-                &params,
-                limit,
-                &last.uuid.to_string()
-            )),
-        );
-    }
-    Ok(Json(Value::Object(body)))
+    let ctx = auth.context(params.all_tenants);
+    let names = (family.collection(), path.as_str(), base.as_str());
+    super::page(&app, &ctx, &params, filters, names, |b: &Bay| {
+        (family.view(b, &base, !detail), b.uuid)
+    })
+    .await
 }
 
 /// `GET /v1/<family>`.
@@ -599,51 +559,22 @@ async fn node_page(
         let bay = load(&app, &auth, BayFamily::Bays, bay_ident).await?;
         filters.insert("bay_uuid".into(), json!(bay.uuid));
     }
-    let limit = params.limit.unwrap_or(app.max_limit);
-    let rpc_query = ListQuery {
-        limit: Some(limit.saturating_add(1)),
-        marker: params.marker,
-        sort_key: params.sort_key.clone(),
-        sort_dir: Some(
-            if params.sort_dir == SortDir::Desc {
-                "desc"
-            } else {
-                "asc"
-            }
-            .into(),
-        ),
-        filters: Some(filters),
-    };
-    let mut items = app
-        .rpc
-        .call(&auth.context(false), &ListObjects::<Node>::new(rpc_query))
-        .await?;
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
     let base = base(&app, &headers);
-    let mut body = Map::new();
-    body.insert(
-        "nodes".into(),
-        Value::Array(items.iter().map(|n| node_view(n, &base, !detail)).collect()),
-    );
-    if let (true, Some(last)) = (more, items.last()) {
-        let path = if detail {
-            "/v1/nodes/detail"
-        } else {
-            "/v1/nodes"
-        };
-        body.insert(
-            "next".into(),
-            json!(next_url(
-                &base,
-                path,
-                &params,
-                limit,
-                &last.uuid.to_string()
-            )),
-        );
-    }
-    Ok(Json(Value::Object(body)))
+    let path = if detail {
+        "/v1/nodes/detail"
+    } else {
+        "/v1/nodes"
+    };
+    let names = ("nodes", path, base.as_str());
+    super::page(
+        &app,
+        &auth.context(false),
+        &params,
+        Some(filters),
+        names,
+        |n: &Node| (node_view(n, &base, !detail), n.uuid),
+    )
+    .await
 }
 
 /// `GET /v1/nodes[?bay_ident=]`.

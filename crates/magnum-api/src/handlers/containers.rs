@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody};
-use crate::list_query::{SortDir, next_url, parse_list_query};
+use crate::list_query::parse_list_query;
 use crate::state::AppState;
 use crate::views::timestamp;
 use axum::Json;
@@ -16,7 +16,7 @@ use magnum_core::container::{self, Container, ContainerSpec};
 use magnum_rpc::methods::{
     ContainerAction, ContainerCreate, ContainerDelete, ContainerExec, ContainerLogs,
     ContainerPause, ContainerReboot, ContainerShow, ContainerStart, ContainerStop,
-    ContainerUnpause, GetObject, ListObjects, ListQuery,
+    ContainerUnpause, GetObject,
 };
 use serde_json::{Map, Value, json};
 
@@ -105,54 +105,22 @@ async fn list_page(
             })?;
         filters.insert("bay_uuid".into(), json!(bay.uuid));
     }
-    let limit = params.limit.unwrap_or(app.max_limit);
-    let rpc_query = ListQuery {
-        limit: Some(limit.saturating_add(1)),
-        marker: params.marker,
-        sort_key: params.sort_key.clone(),
-        sort_dir: Some(
-            if params.sort_dir == SortDir::Desc {
-                "desc"
-            } else {
-                "asc"
-            }
-            .into(),
-        ),
-        filters: Some(filters),
-    };
-    let mut items = app
-        .rpc
-        .call(
-            &auth.context(false),
-            &ListObjects::<Container>::new(rpc_query),
-        )
-        .await?;
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
     let base = base(&app, &headers);
-    let mut body = Map::new();
-    body.insert(
-        "containers".into(),
-        Value::Array(items.iter().map(|c| view(c, &base, !detail)).collect()),
-    );
-    if let (true, Some(last)) = (more, items.last()) {
-        let path = if detail {
-            "/v1/containers/detail"
-        } else {
-            "/v1/containers"
-        };
-        body.insert(
-            "next".into(),
-            json!(next_url(
-                &base,
-                path,
-                &params,
-                limit,
-                &last.uuid.to_string()
-            )),
-        );
-    }
-    Ok(Json(Value::Object(body)))
+    let path = if detail {
+        "/v1/containers/detail"
+    } else {
+        "/v1/containers"
+    };
+    let names = ("containers", path, base.as_str());
+    super::page(
+        &app,
+        &auth.context(false),
+        &params,
+        Some(filters),
+        names,
+        |c: &Container| (view(c, &base, !detail), c.uuid),
+    )
+    .await
 }
 
 /// `GET /v1/containers[?bay_ident=]`.
