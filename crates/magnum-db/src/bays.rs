@@ -598,17 +598,3 @@ pub async fn settled(conn: &mut PgConnection, limit: i64) -> Result<Vec<Uuid>, E
     .fetch_all(conn)
     .await?)
 }
-
-/// The operation a bay's row carries, if any.
-pub async fn current_op(conn: &mut PgConnection, uuid: Uuid) -> Result<Option<Work>, Error> {
-    let row = sqlx::query!(r#"SELECT op, op_id FROM bay WHERE uuid = $1"#, uuid)
-        .fetch_optional(conn)
-        .await?;
-    Ok(row.and_then(|r| {
-        Some(Work {
-            uuid,
-            op: BayOp::parse(&r.op?)?,
-            op_id: r.op_id?,
-        })
-    }))
-}

@@ -234,18 +234,6 @@ pub async fn set_status(
     Ok(done.rows_affected() == 1)
 }
 
-/// Renames a container.
-pub async fn rename(conn: &mut PgConnection, uuid: Uuid, name: &str) -> Result<bool, Error> {
-    let done = sqlx::query!(
-        "UPDATE container SET name = $2, updated_at = now() WHERE uuid = $1",
-        uuid,
-        name
-    )
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// Removes a container's row.
 pub async fn delete(conn: &mut PgConnection, uuid: Uuid) -> Result<bool, Error> {
     let done = sqlx::query!("DELETE FROM container WHERE uuid = $1", uuid)
@@ -293,28 +281,4 @@ pub async fn unlock(conn: &mut PgConnection, uuid: Uuid) -> Result<(), Error> {
         .fetch_one(conn)
         .await?;
     Ok(())
-}
-
-/// Containers of a bay with their Engine endpoints (for the reconciler and bay deletes).
-pub async fn of_bay(
-    conn: &mut PgConnection,
-    bay: Uuid,
-) -> Result<Vec<(Uuid, ContainerStatus, Option<String>)>, Error> {
-    let rows = sqlx::query!(
-        r#"SELECT c.uuid, c.status, n.backend_id AS "endpoint?" FROM container c
-           LEFT JOIN node n ON n.uuid = c.host WHERE c.bay_uuid = $1 ORDER BY c.id"#,
-        bay
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            (
-                r.uuid,
-                ContainerStatus::parse(&r.status).unwrap_or(ContainerStatus::Unknown),
-                r.endpoint,
-            )
-        })
-        .collect())
 }
