@@ -481,14 +481,17 @@ mod requests {
     use magnum_rpc::envelope;
     use magnum_rpc::methods::{
         BayChange, BayConverge, BayCreate, BayDelete, BayModelCreate, BayModelDelete,
-        BayModelUpdate, BayResize, BayUpdate, BayUpgrade, ConductorVersions, GetObject,
-        ListObjects, ListQuery, Lookup, PingConductor,
+        BayModelUpdate, BayResize, BayUpdate, BayUpgrade, ConductorVersions, ContainerCreate,
+        ContainerDelete, ContainerExec, ContainerLogs, ContainerPause, ContainerReboot,
+        ContainerShow, ContainerStart, ContainerStop, ContainerUnpause, GetObject, ListObjects,
+        ListQuery, Lookup, PingConductor,
     };
     use serde_json::{Value, json};
     use uuid::Uuid;
 
     const BAY: Uuid = Uuid::from_u128(0x5d1c7b0e_3f6a_4c2d_9e8b_1a2b3c4d5e6f);
     const MODEL: Uuid = Uuid::from_u128(0x7c1e9a04_b2d3_4f6e_8a5b_0c9d1e2f3a4b);
+    const CONTAINER: Uuid = Uuid::from_u128(0xc2f4a6b8_1d3e_4f50_8a7b_9c0d1e2f3a4b);
 
     fn context() -> RequestContext {
         RequestContext {
@@ -616,6 +619,67 @@ mod requests {
                 bay_uuid: BAY,
                 op: "create".into(),
                 op_id: "0d9c8b7a6f5e44d3b2a1908f7e6d5c4b".into(),
+            },
+            "default",
+        );
+        let container: magnum_core::container::ContainerSpec = serde_json::from_value(json!({
+            "uuid": CONTAINER, "name": "web-1", "image": "busybox:1.36", "command": "httpd -f",
+            "memory": "512m", "environment": {"A": "1"}, "bay_uuid": BAY.to_string()}))
+        .unwrap();
+        pin(&ContainerCreate { container }, "default");
+        pin(
+            &ContainerShow {
+                container_uuid: CONTAINER,
+            },
+            "default",
+        );
+        pin(
+            &ContainerDelete {
+                container_uuid: CONTAINER,
+                force: true,
+            },
+            "default",
+        );
+        pin(
+            &ContainerStart {
+                container_uuid: CONTAINER,
+            },
+            "default",
+        );
+        pin(
+            &ContainerStop {
+                container_uuid: CONTAINER,
+            },
+            "default",
+        );
+        pin(
+            &ContainerPause {
+                container_uuid: CONTAINER,
+            },
+            "default",
+        );
+        pin(
+            &ContainerUnpause {
+                container_uuid: CONTAINER,
+            },
+            "default",
+        );
+        pin(
+            &ContainerReboot {
+                container_uuid: CONTAINER,
+            },
+            "default",
+        );
+        pin(
+            &ContainerLogs {
+                container_uuid: CONTAINER,
+            },
+            "default",
+        );
+        pin(
+            &ContainerExec {
+                container_uuid: CONTAINER,
+                command: "echo hi".into(),
             },
             "default",
         );
