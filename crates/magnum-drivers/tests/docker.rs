@@ -32,7 +32,9 @@ fn engines() -> (String, String) {
 fn config(hosts: &[&str]) -> DockerConfig {
     DockerConfig {
         hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
-        api_timeout: 5,
+        // Generous: on a loaded two-core machine an Engine can take seconds to start a
+        // container. Tests of unanswering Engines set their own short limit.
+        api_timeout: 30,
         ..DockerConfig::default()
     }
 }
