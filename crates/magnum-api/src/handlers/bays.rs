@@ -46,7 +46,7 @@ fn base(app: &AppState, headers: &HeaderMap) -> String {
 }
 
 /// Loads a visible bay by uuid or name.
-async fn load(
+pub(crate) async fn load(
     app: &AppState,
     auth: &Auth,
     family: BayFamily,

@@ -4,14 +4,13 @@ use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody};
 use crate::list_query::parse_list_query;
 use crate::state::AppState;
-use crate::views::timestamp;
+use crate::views::{BayFamily, timestamp};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use magnum_core::Ident;
-use magnum_core::bay::Bay;
 use magnum_core::container::{self, Container, ContainerSpec};
 use magnum_rpc::methods::{
     ContainerAction, ContainerCreate, ContainerDelete, ContainerExec, ContainerLogs,
@@ -89,20 +88,7 @@ async fn list_page(
         .iter()
         .find(|(k, _)| k == "bay_ident" || k == "bay_uuid")
     {
-        let bay = app
-            .rpc
-            .call(
-                &auth.context(false),
-                &GetObject::<Bay>::new(Ident::parse(bay)),
-            )
-            .await
-            .map_err(|e| match ApiError::from(e) {
-                ApiError::Remote {
-                    status: StatusCode::NOT_FOUND,
-                    ..
-                } => ApiError::NotFound(format!("Bay {bay} could not be found.")),
-                other => other,
-            })?;
+        let bay = super::bays::load(&app, &auth, BayFamily::Bays, bay).await?;
         filters.insert("bay_uuid".into(), json!(bay.uuid));
     }
     let base = base(&app, &headers);
@@ -174,18 +160,11 @@ pub(crate) async fn create(
     auth.authorize("container:create", &auth.own_target())?;
     let mut spec = ContainerSpec::from_create_body(&body.required()?)?;
     let bay_ident = spec.bay_uuid.clone();
-    let bay = app
-        .rpc
-        .call(
-            &auth.context(false),
-            &GetObject::<Bay>::new(Ident::parse(&bay_ident)),
-        )
+    // A bay named in a body that the caller cannot see is a 400 (spec/rest-api.md §2.4).
+    let bay = super::bays::load(&app, &auth, BayFamily::Bays, &bay_ident)
         .await
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::Remote {
-                status: StatusCode::NOT_FOUND,
-                ..
-            } => ApiError::BadRequest(format!("Bay {bay_ident} could not be found.")),
+        .map_err(|e| match e {
+            ApiError::NotFound(message) => ApiError::BadRequest(message),
             other => other,
         })?;
     spec.bay_uuid = bay.uuid.to_string();
