@@ -39,6 +39,9 @@ pub struct DefaultSection {
     pub auth_strategy: String,
     /// Log at debug level.
     pub debug: bool,
+    /// Largest pod, service or RC manifest accepted, in bytes.
+    #[serde(deserialize_with = "magnum_config::lenient")]
+    pub max_manifest_size: usize,
 }
 
 impl Default for DefaultSection {
@@ -47,6 +50,7 @@ impl Default for DefaultSection {
             messaging: MessagingDefaults::default(),
             auth_strategy: "noauth".into(),
             debug: false,
+            max_manifest_size: 512 * 1024,
         }
     }
 }
@@ -69,6 +73,11 @@ pub struct ApiSection {
     pub enable_proxy_headers_parsing: bool,
     /// The `describedby` link of `GET /v1`.
     pub doc_url: String,
+    /// Seconds a `manifest_url` fetch may take.
+    pub manifest_fetch_timeout: u64,
+    /// Networks a `manifest_url` may not point into.
+    #[serde(deserialize_with = "magnum_config::comma_list")]
+    pub manifest_url_denied_cidrs: Vec<String>,
 }
 
 impl Default for ApiSection {
@@ -81,6 +90,8 @@ impl Default for ApiSection {
             public_endpoint: None,
             enable_proxy_headers_parsing: false,
             doc_url: "https://docs.openstack.org/magnum/latest/user/".into(),
+            manifest_fetch_timeout: 10,
+            manifest_url_denied_cidrs: vec!["169.254.0.0/16".into()],
         }
     }
 }

@@ -9,6 +9,7 @@ mod extract;
 mod handlers;
 mod links;
 mod list_query;
+mod manifest_fetch;
 mod microversion;
 mod middleware;
 mod router;
@@ -97,7 +98,20 @@ pub async fn run(cfg: ApiConfig, shutdown: CancellationToken) -> anyhow::Result<
             .kubernetes_allowed_network_drivers
             .clone(),
     };
-    let state = state::AppState::new(rpc, policy(&cfg)?, noauth, rules, &cfg.api);
+    let manifests = manifest_fetch::ManifestFetcher::new(
+        std::time::Duration::from_secs(cfg.api.manifest_fetch_timeout),
+        manifest_fetch::parse_cidrs(&cfg.api.manifest_url_denied_cidrs)?,
+        cfg.default.max_manifest_size,
+    )?;
+    let state = state::AppState::new(
+        rpc,
+        policy(&cfg)?,
+        noauth,
+        rules,
+        &cfg.api,
+        manifests,
+        cfg.default.max_manifest_size,
+    );
     let app = router::router(state, cfg.api.max_request_body_size);
     // Path normalisation must run before routing, so it wraps the router.
     let app = axum::middleware::map_request(middleware::normalize_path_async).layer(app);

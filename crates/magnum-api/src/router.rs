@@ -4,11 +4,32 @@ use crate::handlers::baymodels::{self, BayModels, ClusterTemplates};
 use crate::handlers::bays::{self, Bays, Clusters};
 use crate::handlers::containers;
 use crate::handlers::versions;
+use crate::handlers::workloads::{self, Pods, Rcs, Services};
 use crate::middleware;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
+use magnum_rpc::workloads::WorkloadObject;
+
+/// The routes of one Kubernetes object kind: `/v1/pods`, `/v1/services` or `/v1/rcs`, each
+/// item also under `/<ident>/<bay>`.
+fn workload_routes<O: WorkloadObject>() -> Router<AppState> {
+    let collection = format!("/v1/{}", O::KIND.route());
+    let item = || {
+        get(workloads::show::<O>)
+            .patch(workloads::update::<O>)
+            .delete(workloads::delete::<O>)
+    };
+    Router::new()
+        .route(
+            &collection,
+            get(workloads::list::<O>).post(workloads::create::<O>),
+        )
+        .route(&format!("{collection}/detail"), get(workloads::detail::<O>))
+        .route(&format!("{collection}/{{ident}}"), item())
+        .route(&format!("{collection}/{{ident}}/{{bay}}"), item())
+}
 
 /// The API as one router; `body_limit` is `[api] max_request_body_size`.
 pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
@@ -81,6 +102,9 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
         )
         .route("/v1/containers/{ident}/logs", get(containers::logs))
         .route("/v1/containers/{ident}/{action}", put(containers::action))
+        .merge(workload_routes::<Pods>())
+        .merge(workload_routes::<Services>())
+        .merge(workload_routes::<Rcs>())
         .route("/v1/nodes", get(bays::list_nodes))
         .route("/v1/nodes/detail", get(bays::detail_nodes))
         .route("/v1/nodes/{ident}", get(bays::show_node))

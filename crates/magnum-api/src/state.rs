@@ -28,6 +28,10 @@ pub(crate) struct Shared {
     pub(crate) trust_forwarded: bool,
     /// `[api] doc_url`.
     pub(crate) doc_url: String,
+    /// Fetches `manifest_url`s.
+    pub(crate) manifests: crate::manifest_fetch::ManifestFetcher,
+    /// `[DEFAULT] max_manifest_size`.
+    pub(crate) max_manifest_size: usize,
 }
 
 impl AppState {
@@ -38,6 +42,8 @@ impl AppState {
         noauth: NoauthDefaults,
         baymodel_rules: BayModelRules,
         api: &crate::config::ApiSection,
+        manifests: crate::manifest_fetch::ManifestFetcher,
+        max_manifest_size: usize,
     ) -> Self {
         AppState(Arc::new(Shared {
             rpc,
@@ -48,6 +54,8 @@ impl AppState {
             public_endpoint: api.public_endpoint.clone(),
             trust_forwarded: api.enable_proxy_headers_parsing,
             doc_url: api.doc_url.clone(),
+            manifests,
+            max_manifest_size,
         }))
     }
 

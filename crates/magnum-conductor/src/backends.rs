@@ -49,6 +49,11 @@ impl Backends {
         self.docker.as_ref()
     }
 
+    /// The kubernetes driver, if configured (pods, services and RCs need it).
+    pub(crate) fn kubernetes(&self) -> Option<&KubernetesDriver> {
+        self.kubernetes.as_ref()
+    }
+
     /// The driver for bays of `coe`, or why there is none.
     pub(crate) fn for_coe(&self, coe: Coe) -> Result<Backend<'_>, DriverError> {
         match (coe, &self.docker, &self.kubernetes) {

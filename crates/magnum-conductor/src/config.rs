@@ -85,6 +85,9 @@ pub struct DefaultSection {
     pub debug: bool,
     /// Seconds running handlers get to finish on SIGTERM.
     pub graceful_shutdown_timeout: u64,
+    /// Largest pod, service or RC manifest accepted, in bytes.
+    #[serde(deserialize_with = "magnum_config::lenient")]
+    pub max_manifest_size: usize,
 }
 
 impl Default for DefaultSection {
@@ -95,6 +98,7 @@ impl Default for DefaultSection {
             service_down_time: 180,
             debug: false,
             graceful_shutdown_timeout: 60,
+            max_manifest_size: 512 * 1024,
         }
     }
 }

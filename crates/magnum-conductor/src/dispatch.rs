@@ -22,6 +22,7 @@ pub struct Conductor {
     server_name: String,
     host: String,
     pub(crate) max_limit: u32,
+    pub(crate) max_manifest_size: usize,
     service_down_time: u64,
     pub(crate) backends: Backends,
     pub(crate) bay: BaySection,
@@ -49,6 +50,7 @@ impl Conductor {
             server_name,
             host: cfg.host(),
             max_limit: cfg.api.max_limit,
+            max_manifest_size: cfg.default.max_manifest_size,
             service_down_time: cfg.default.service_down_time,
             backends,
             bay: cfg.bay.clone(),
@@ -150,12 +152,16 @@ impl Dispatch for Handlers {
                 ObjectKind::Bay => handlers::bays::get(c, &ctx, &lookup).await,
                 ObjectKind::Node => handlers::nodes::get(c, &ctx, &lookup).await,
                 ObjectKind::Container => handlers::containers::get(c, &ctx, &lookup).await,
+                ObjectKind::Workload(kind) => {
+                    handlers::workloads::get(c, &ctx, kind, &lookup).await
+                }
             },
             Call::ListObjects { kind, query } => match kind {
                 ObjectKind::BayModel => handlers::baymodels::list(c, &ctx, query).await,
                 ObjectKind::Bay => handlers::bays::list(c, &ctx, query).await,
                 ObjectKind::Node => handlers::nodes::list(c, &ctx, query).await,
                 ObjectKind::Container => handlers::containers::list(c, &ctx, query).await,
+                ObjectKind::Workload(kind) => handlers::workloads::list(c, &ctx, kind, query).await,
             },
             Call::BayModelCreate(spec) => handlers::baymodels::create(c, &ctx, spec).await,
             Call::BayModelUpdate {
@@ -202,6 +208,7 @@ impl Dispatch for Handlers {
                 container_uuid,
                 command,
             } => handlers::containers::exec(c, &ctx, container_uuid, &command).await,
+            Call::Workload(kind, call) => handlers::workloads::serve(c, &ctx, kind, call).await,
             Call::BayConverge(work) => {
                 let op = BayOp::parse(&work.op);
                 let op_id = Uuid::try_parse(&work.op_id);

@@ -3,6 +3,7 @@
 //! controller style). A failing bay is logged and looked at again next pass; the loop goes on.
 
 use crate::Conductor;
+use crate::backends::Backend;
 use magnum_core::bay::{BayStatus, HealthStatus};
 use magnum_db::bays;
 use magnum_db::nodes::{self, Mirrored};
@@ -178,6 +179,14 @@ async fn observe(c: &Conductor, uuid: uuid::Uuid) -> Result<(), magnum_db::Error
                 )
                 .await?;
                 tx.commit().await?;
+            }
+            if let Backend::Kubernetes(kube) = backend
+                && let Err(e) = crate::handlers::workloads::reconcile_bay(c, kube, bay.uuid).await
+            {
+                tracing::warn!(
+                    bay.uuid = %bay.uuid, error = %e.message,
+                    "could not compare the bay's pods, services and RCs with Kubernetes"
+                );
             }
         }
         Err(DriverError::Unreachable(why)) => {

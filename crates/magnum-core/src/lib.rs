@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod node;
 pub mod patch;
 pub mod time;
+pub mod workload;
 
 pub use error::ValidationError;
 pub use ident::Ident;

@@ -262,23 +262,3 @@ pub async fn claim_abandoned(
     .fetch_all(conn)
     .await?)
 }
-
-/// Claims a single-action lock on a container for the session (`pg_try_advisory_lock`), so two
-/// actions never run on one container at once. `Ok(false)`: another action holds it.
-pub async fn try_lock(conn: &mut PgConnection, uuid: Uuid) -> Result<bool, Error> {
-    let key = i64::from_be_bytes(uuid.as_bytes()[..8].try_into().unwrap_or_default());
-    Ok(
-        sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "locked!""#, key)
-            .fetch_one(conn)
-            .await?,
-    )
-}
-
-/// Releases [`try_lock`].
-pub async fn unlock(conn: &mut PgConnection, uuid: Uuid) -> Result<(), Error> {
-    let key = i64::from_be_bytes(uuid.as_bytes()[..8].try_into().unwrap_or_default());
-    sqlx::query_scalar!(r#"SELECT pg_advisory_unlock($1) AS "unlocked!""#, key)
-        .fetch_one(conn)
-        .await?;
-    Ok(())
-}

@@ -5,11 +5,13 @@ pub mod baymodels;
 pub mod bays;
 pub mod containers;
 mod error;
+pub mod locks;
 pub mod nodes;
 pub mod paging;
 pub mod quotas;
 pub mod scope;
 pub mod services;
+pub mod workloads;
 
 pub use error::Error;
 pub use paging::Page;

@@ -14,6 +14,7 @@ pub mod options;
 pub mod server;
 mod topology;
 pub mod version;
+pub mod workloads;
 
 pub use client::RpcClient;
 pub use context::RequestContext;

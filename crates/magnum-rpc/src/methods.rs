@@ -4,9 +4,11 @@
 use crate::failure::{RemoteFailure, RpcError};
 use crate::object::{Primitive, VersionedObject};
 use crate::version::{RPC_API_VERSION, Version};
+use crate::workloads::{PodObject, RcObject, ServiceObject, WorkloadCall};
 use magnum_core::bay::{Bay, BaySpec};
 use magnum_core::baymodel::{BayModel, BayModelSpec};
 use magnum_core::container::{Container, ContainerSpec};
+use magnum_core::manifest::WorkloadKind;
 use magnum_core::node::Node;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -54,6 +56,15 @@ pub const METHODS: &[(&str, Version)] = &[
     ("container_reboot", Version::new(1, 0)),
     ("container_logs", Version::new(1, 0)),
     ("container_exec", Version::new(1, 0)),
+    ("pod_create", Version::new(1, 0)),
+    ("pod_update", Version::new(1, 0)),
+    ("pod_delete", Version::new(1, 0)),
+    ("service_create", Version::new(1, 0)),
+    ("service_update", Version::new(1, 0)),
+    ("service_delete", Version::new(1, 0)),
+    ("rc_create", Version::new(1, 0)),
+    ("rc_update", Version::new(1, 0)),
+    ("rc_delete", Version::new(1, 0)),
 ];
 
 impl VersionedObject for BayModel {
@@ -88,6 +99,9 @@ pub fn object_versions() -> BTreeMap<String, String> {
         (Bay::NAME, Bay::VERSION),
         (Node::NAME, Node::VERSION),
         (Container::NAME, Container::VERSION),
+        (PodObject::NAME, PodObject::VERSION),
+        (ServiceObject::NAME, ServiceObject::VERSION),
+        (RcObject::NAME, RcObject::VERSION),
     ]
     .into_iter()
     .map(|(name, version)| (name.to_owned(), version.to_string()))
@@ -357,6 +371,8 @@ pub enum ObjectKind {
     Node,
     /// `Container`.
     Container,
+    /// `Pod`, `Service` or `ReplicationController`.
+    Workload(WorkloadKind),
 }
 
 impl ObjectKind {
@@ -366,6 +382,11 @@ impl ObjectKind {
             "Bay" => Some(ObjectKind::Bay),
             "Node" => Some(ObjectKind::Node),
             "Container" => Some(ObjectKind::Container),
+            "Pod" => Some(ObjectKind::Workload(WorkloadKind::Pod)),
+            "Service" => Some(ObjectKind::Workload(WorkloadKind::Service)),
+            "ReplicationController" => {
+                Some(ObjectKind::Workload(WorkloadKind::ReplicationController))
+            }
             _ => None,
         }
     }
@@ -836,6 +857,8 @@ pub enum Call {
         /// The command.
         command: String,
     },
+    /// `pod_*`, `service_*` and `rc_*` (see [`crate::workloads`]).
+    Workload(WorkloadKind, WorkloadCall),
 }
 
 #[derive(Deserialize)]
@@ -945,6 +968,9 @@ impl Call {
         };
         if since > version {
             return Err(RemoteFailure::unsupported_version(sent, method));
+        }
+        if let Some(decoded) = crate::workloads::decode(method, args.clone()) {
+            return decoded.map(|(kind, call)| Call::Workload(kind, call));
         }
         let args = Value::Object(args);
         let parse = |what: &str| {

@@ -5,6 +5,7 @@ pub(crate) mod baymodels;
 pub(crate) mod bays;
 pub(crate) mod containers;
 pub(crate) mod versions;
+pub(crate) mod workloads;
 
 use crate::error::ApiError;
 use crate::list_query::{ListParams, SortDir, next_url};

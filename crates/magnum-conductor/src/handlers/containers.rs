@@ -403,8 +403,9 @@ pub(crate) async fn act(
     let container = load(c, ctx, &Lookup::Uuid(uuid)).await?;
     let endpoint = endpoint_of(c, &container).await?;
     let docker = docker_driver(c)?;
-    let mut lock = c.pool.acquire().await.map_err(storage)?;
-    if !containers::try_lock(&mut lock, uuid)
+    // Held until dropped at the end of this function.
+    let mut lock = c.pool.begin().await.map_err(storage)?;
+    if !magnum_db::locks::try_lock(&mut lock, uuid)
         .await
         .map_err(storage)?
     {
@@ -420,7 +421,7 @@ pub(crate) async fn act(
         ContainerAction::Unpause => docker.unpause(&endpoint, uuid).await,
         ContainerAction::Reboot => docker.restart(&endpoint, uuid, STOP_GRACE).await,
     };
-    let _ = containers::unlock(&mut lock, uuid).await;
+    drop(lock);
     done.map_err(engine_failure)?;
     refresh(c, container).await?;
     Ok(Value::Null)

@@ -5,6 +5,7 @@ pub(crate) mod baymodels;
 pub(crate) mod bays;
 pub(crate) mod containers;
 pub(crate) mod nodes;
+pub(crate) mod workloads;
 
 use magnum_db::{Page, Scope};
 use magnum_rpc::methods::{ListQuery, Lookup};
