@@ -16,6 +16,7 @@ mod faults;
 mod kube_bays;
 mod layout;
 mod rpc_contract;
+mod workloads;
 
 use serde_json::{Value, json};
 

@@ -476,6 +476,7 @@ mod requests {
     use super::golden;
     use magnum_core::bay::BaySpec;
     use magnum_core::baymodel::{BayModel, BayModelSpec};
+    use magnum_core::workload::Workload;
     use magnum_rpc::Method;
     use magnum_rpc::RequestContext;
     use magnum_rpc::envelope;
@@ -485,6 +486,9 @@ mod requests {
         ContainerDelete, ContainerExec, ContainerLogs, ContainerPause, ContainerReboot,
         ContainerShow, ContainerStart, ContainerStop, ContainerUnpause, GetObject, ListObjects,
         ListQuery, Lookup, PingConductor,
+    };
+    use magnum_rpc::workloads::{
+        PodObject, RcObject, ServiceObject, WorkloadCreate, WorkloadDelete, WorkloadUpdate,
     };
     use serde_json::{Value, json};
     use uuid::Uuid;
@@ -683,5 +687,47 @@ mod requests {
             },
             "default",
         );
+        let pod = Workload {
+            uuid: CONTAINER,
+            bay_uuid: BAY,
+            desc: Some("front".into()),
+            manifest: Some("apiVersion: v1\nkind: Pod\n".into()),
+            manifest_url: Some("http://example.org/pod.yaml".into()),
+            ..Workload::default()
+        };
+        pin(&WorkloadCreate::<PodObject>::new(pod.clone()), "default");
+        pin(
+            &WorkloadUpdate::<PodObject>::new(pod, vec!["desc".into()]),
+            "default",
+        );
+        pin(&WorkloadDelete::<PodObject>::new(CONTAINER), "default");
+        let rc = Workload {
+            uuid: CONTAINER,
+            bay_uuid: BAY,
+            replicas: Some(3),
+            ..Workload::default()
+        };
+        pin(
+            &WorkloadUpdate::<RcObject>::new(rc, vec!["replicas".into()]),
+            "default",
+        );
+        let service = Workload {
+            uuid: CONTAINER,
+            bay_uuid: BAY,
+            manifest: Some("{\"kind\": \"Service\"}".into()),
+            ..Workload::default()
+        };
+        pin(&WorkloadCreate::<ServiceObject>::new(service), "default");
+        let query = ListQuery {
+            limit: Some(2),
+            filters: Some(
+                json!({"name": "web"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            ..ListQuery::default()
+        };
+        pin(&ListObjects::<PodObject>::new(query), "pod_list_by_name");
     }
 }

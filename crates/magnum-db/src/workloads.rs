@@ -262,8 +262,11 @@ pub async fn marker_id(
 pub struct Known {
     /// The record.
     pub uuid: Uuid,
-    /// When it was made: a record younger than a create's duration may not have its object yet.
+    /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// When it was last written after a Kubernetes call; `None` while its create runs (or if the
+    /// conductor making it died).
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// Every record of `kind` in `bay`.
@@ -274,7 +277,7 @@ pub async fn of_bay(
 ) -> Result<Vec<Known>, Error> {
     Ok(sqlx::query_as!(
         Known,
-        "SELECT uuid, created_at FROM workload WHERE bay_uuid = $1 AND kind = $2 ORDER BY id",
+        "SELECT uuid, created_at, updated_at FROM workload WHERE bay_uuid = $1 AND kind = $2 ORDER BY id",
         bay,
         kind.as_str()
     )

@@ -235,6 +235,36 @@ impl KubeDouble {
         self.store().remove(&nodes(), None, name)
     }
 
+    /// Replaces an object's `status`, as a kubelet or controller would (a pod's `phase`, an RC's
+    /// `readyReplicas`). Returns whether the object exists.
+    pub fn set_status(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+        status: &Value,
+    ) -> bool {
+        let Some(resource) = Resource::parse(resource) else {
+            return false;
+        };
+        self.store()
+            .replace(
+                &resource,
+                namespace,
+                name,
+                json!({ "status": status }),
+                Some("status"),
+            )
+            .is_ok()
+    }
+
+    /// Removes an object at once, behind Magnum's back (someone with a kubeconfig). Returns
+    /// whether it existed.
+    pub fn remove(&self, resource: &str, namespace: Option<&str>, name: &str) -> bool {
+        Resource::parse(resource)
+            .is_some_and(|resource| self.store().remove(&resource, namespace, name))
+    }
+
     /// One object as stored. `resource` is `<apiVersion>/<plural>`: `v1/nodes`,
     /// `networking.k8s.io/v1/networkpolicies`; `namespace` is `None` for cluster-scoped kinds.
     pub fn get(&self, resource: &str, namespace: Option<&str>, name: &str) -> Option<Value> {

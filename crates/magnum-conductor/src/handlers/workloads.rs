@@ -27,9 +27,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// How long a record may exist without its object before the reconciler drops it: longer than
-/// any create's Kubernetes calls take.
-const MISSING_OBJECT_GRACE: Duration = Duration::from_secs(120);
+/// How long a record whose create never finished may exist without its object before the
+/// reconciler drops it: longer than any create's Kubernetes calls take.
+const UNFINISHED_CREATE_GRACE: Duration = Duration::from_secs(120);
+
+/// Clock difference between conductors and the database tolerated when comparing a record's
+/// write time with the moment the objects were listed.
+const CLOCK_SKEW: Duration = Duration::from_secs(5);
 
 fn not_found(kind: WorkloadKind, ident: &str) -> RemoteFailure {
     RemoteFailure::not_found(kind.as_str(), ident).with_kwarg(kind.singular(), ident)
@@ -408,8 +412,13 @@ async fn delete(
 }
 
 /// Brings the records of one kubernetes bay in step with its namespace: copies each object's
-/// state, drops records whose object vanished (after [`MISSING_OBJECT_GRACE`]) and deletes
-/// objects Magnum labelled that have no record.
+/// state, drops records whose object vanished and deletes objects Magnum labelled that have no
+/// record.
+///
+/// A record is written before its object, and written again once the object is made; so a
+/// record last written before the objects were listed, yet missing from the list, lost its
+/// object. A record never written again is a create still running, or one whose conductor
+/// died: it is dropped only after [`UNFINISHED_CREATE_GRACE`].
 pub(crate) async fn reconcile_bay(
     c: &Conductor,
     kube: &KubernetesDriver,
@@ -422,6 +431,7 @@ pub(crate) async fn reconcile_bay(
     ] {
         // Objects first: a record is written before its object, so every object listed here
         // whose create is still running already has its record below.
+        let listed_at = chrono::Utc::now();
         let objects = kube
             .list_workloads(&bay, kind)
             .await
@@ -432,8 +442,14 @@ pub(crate) async fn reconcile_bay(
             .map_err(storage)?;
         let seen: BTreeMap<Uuid, &WorkloadState> =
             objects.iter().map(|o| (o.uuid, &o.state)).collect();
-        let grace = chrono::Duration::from_std(MISSING_OBJECT_GRACE).unwrap_or_default();
+        let grace = chrono::Duration::from_std(UNFINISHED_CREATE_GRACE).unwrap_or_default();
+        let skew = chrono::Duration::from_std(CLOCK_SKEW).unwrap_or_default();
+        let now = chrono::Utc::now();
         for record in &records {
+            let lost = match record.updated_at {
+                Some(written) => written + skew < listed_at,
+                None => record.created_at + grace < now,
+            };
             match seen.get(&record.uuid) {
                 Some(state) => {
                     let observed = Observed {
@@ -447,7 +463,7 @@ pub(crate) async fn reconcile_bay(
                         .await
                         .map_err(storage)?;
                 }
-                None if record.created_at + grace < chrono::Utc::now() => {
+                None if lost => {
                     tracing::info!(
                         bay.uuid = %bay, kind = %kind, uuid = %record.uuid,
                         "dropping the record of an object that vanished from Kubernetes"
