@@ -141,6 +141,29 @@ async fn docker_bay_containers_go_through_every_action_on_the_engine() {
     }
     assert_eq!(container_status(&e2e, "web-1").await, "Stopped");
 
+    // PATCH renames the record, and only that; the Engine container is still found by uuid.
+    let renamed = e2e
+        .patch(
+            "/v1/containers/web-1",
+            &json!([{"op": "replace", "path": "/name", "value": "web-one"}]),
+        )
+        .await;
+    assert_eq!(renamed.expect(200)["name"], "web-one");
+    let refused = e2e
+        .patch(
+            "/v1/containers/web-one",
+            &json!([{"op": "replace", "path": "/image", "value": "other"}]),
+        )
+        .await;
+    refused.expect(400);
+    assert_eq!(container_status(&e2e, "web-one").await, "Stopped");
+    e2e.patch(
+        "/v1/containers/web-one",
+        &json!([{"op": "replace", "path": "/name", "value": "web-1"}]),
+    )
+    .await
+    .expect(200);
+
     e2e.delete("/v1/containers/web-1").await.expect(204);
     e2e.get("/v1/containers/web-1").await.expect(404);
 

@@ -564,3 +564,45 @@ async fn workloads_need_a_ready_kubernetes_bay_of_the_callers_own() {
     assert_eq!(theirs.status, 400, "another project's bay: {}", theirs.text);
     e2e.get(&format!("/v1/pods/{uuid}")).await.expect(200);
 }
+
+#[tokio::test]
+async fn a_kubernetes_that_hangs_is_a_prompt_503_and_leaves_nothing_behind() {
+    let (double, e2e, bay) = kube_bay("[kubernetes]\napi_timeout = 1\n").await;
+    double.set_latency(Duration::from_secs(5));
+    let started = std::time::Instant::now();
+    let hung = e2e
+        .post(
+            "/v1/pods",
+            &json!({"bay_uuid": "apps", "manifest": POD_YAML}),
+        )
+        .await;
+    assert_eq!(hung.status, 503, "{}", hung.text);
+    assert!(
+        hung.error_message().contains("did not answer"),
+        "{}",
+        hung.text
+    );
+    eprintln!(
+        "a hanging Kubernetes answered 503 after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        e2e.count("workload").await,
+        0,
+        "no record of a failed create"
+    );
+    double.set_latency(Duration::ZERO);
+    // Whatever reached Kubernetes has no record: the reconciler removes it.
+    eventually("no pod is left", Duration::from_secs(30), || async {
+        double
+            .get("v1/pods", Some(&namespace(&bay)), "web")
+            .is_none()
+    })
+    .await;
+    e2e.post(
+        "/v1/pods",
+        &json!({"bay_uuid": "apps", "manifest": POD_YAML}),
+    )
+    .await
+    .expect(201);
+}

@@ -98,7 +98,9 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
         .route("/v1/containers/detail", get(containers::detail))
         .route(
             "/v1/containers/{ident}",
-            get(containers::show).delete(containers::delete),
+            get(containers::show)
+                .patch(containers::update)
+                .delete(containers::delete),
         )
         .route("/v1/containers/{ident}/logs", get(containers::logs))
         .route("/v1/containers/{ident}/{action}", put(containers::action))

@@ -208,6 +208,9 @@ impl Dispatch for Handlers {
                 container_uuid,
                 command,
             } => handlers::containers::exec(c, &ctx, container_uuid, &command).await,
+            Call::ContainerRename(change) => {
+                handlers::containers::rename(c, &ctx, change.uuid, &change.name).await
+            }
             Call::Workload(kind, call) => handlers::workloads::serve(c, &ctx, kind, call).await,
             Call::BayConverge(work) => {
                 let op = BayOp::parse(&work.op);

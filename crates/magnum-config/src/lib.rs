@@ -70,16 +70,38 @@ pub fn parse_str<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
         .try_deserialize()?)
 }
 
+/// Lowercases section names and merges repeated sections into the first, in order, as
+/// oslo.config reads a file (`[kubernetes]` twice: both sets of options count; a repeated
+/// option keeps its last value).
 fn lowercase_sections(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    // Lines before any section header, then each section's lines in first-seen order.
+    let mut sections: Vec<(String, Vec<&str>)> = vec![(String::new(), Vec::new())];
+    let mut current = 0;
     for line in text.lines() {
         let trimmed = line.trim();
         if trimmed.starts_with('[') && trimmed.ends_with(']') {
-            out.push_str(&trimmed.to_lowercase());
+            let name = trimmed.to_lowercase();
+            current = match sections.iter().position(|(n, _)| *n == name) {
+                Some(i) => i,
+                None => {
+                    sections.push((name, Vec::new()));
+                    sections.len() - 1
+                }
+            };
         } else {
-            out.push_str(line);
+            sections[current].1.push(line);
         }
-        out.push('\n');
+    }
+    let mut out = String::with_capacity(text.len());
+    for (name, lines) in &sections {
+        if !name.is_empty() {
+            out.push_str(name);
+            out.push('\n');
+        }
+        for line in lines {
+            out.push_str(line);
+            out.push('\n');
+        }
     }
     out
 }
@@ -161,6 +183,17 @@ mod tests {
     #[derive(Debug, Deserialize, PartialEq, Default)]
     struct Api {
         port: Option<u16>,
+    }
+
+    #[test]
+    fn repeated_sections_merge_as_in_oslo_config() {
+        let parsed: Sample = parse_str(
+            "[DEFAULT]\nhost = a\n[api]\nport = 1\n[default]\nhosts = x\n[api]\nport = 2\n",
+        )
+        .unwrap();
+        assert_eq!(parsed.default.host.as_deref(), Some("a"));
+        assert_eq!(parsed.default.hosts, vec!["x".to_owned()]);
+        assert_eq!(parsed.api.port, Some(2));
     }
 
     #[test]

@@ -234,6 +234,27 @@ pub async fn set_status(
     Ok(done.rows_affected() == 1)
 }
 
+/// Renames a container (names are unique per bay: a taken name is [`Error::Duplicate`]);
+/// `None` when it is gone.
+pub async fn rename(
+    conn: &mut PgConnection,
+    uuid: Uuid,
+    name: &str,
+) -> Result<Option<Container>, Error> {
+    let row = sqlx::query_as!(
+        ContainerRow,
+        r#"UPDATE container SET name = $2, updated_at = now() WHERE uuid = $1
+           RETURNING id, uuid, project_id, user_id, name, image, command, memory,
+               environment AS "environment: Json<BTreeMap<String, String>>", bay_uuid, status,
+               status_reason, host, created_at, updated_at"#,
+        uuid,
+        name,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(Into::into))
+}
+
 /// Removes a container's row.
 pub async fn delete(conn: &mut PgConnection, uuid: Uuid) -> Result<bool, Error> {
     let done = sqlx::query!("DELETE FROM container WHERE uuid = $1", uuid)

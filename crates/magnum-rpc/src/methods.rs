@@ -37,6 +37,7 @@ pub const METHODS: &[(&str, Version)] = &[
     ("conductor_versions", Version::new(1, 0)),
     ("object_class_action_versions", Version::new(1, 0)),
     ("object_class_action", Version::new(1, 0)),
+    ("object_action", Version::new(1, 0)),
     ("baymodel_create", Version::new(1, 0)),
     ("baymodel_update", Version::new(1, 0)),
     ("baymodel_delete", Version::new(1, 0)),
@@ -289,6 +290,55 @@ impl<T: VersionedObject> Method for ListObjects<T> {
             Value::Array(items) => items.iter().map(decode_object).collect(),
             other => Err(RpcError::BadReply(format!("expected a list, got {other}"))),
         }
+    }
+}
+
+/// `object_action` with `save` on a Container: renames it (the only field a save may change;
+/// the Engine container keeps its name, as in Magnum). Replies `[updates, null]`, `updates`
+/// holding the saved object's fields and `obj_what_changed`.
+#[derive(Debug, Clone)]
+pub struct ContainerRename {
+    /// Which container.
+    pub uuid: Uuid,
+    /// Its new name.
+    pub name: String,
+}
+
+/// The fields a Container save carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerNameChange {
+    /// Which container.
+    pub uuid: Uuid,
+    /// The new name.
+    pub name: String,
+}
+
+impl VersionedObject for ContainerNameChange {
+    const NAME: &'static str = "Container";
+    const VERSION: Version = Version::new(1, 1);
+}
+
+impl Method for ContainerRename {
+    const NAME: &'static str = "object_action";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = Container;
+    fn args(&self) -> Value {
+        let objinst = Primitive {
+            data: ContainerNameChange {
+                uuid: self.uuid,
+                name: self.name.clone(),
+            },
+            changes: vec!["name".into()],
+        };
+        json!({"objinst": objinst.to_value(), "objmethod": "save", "args": [], "kwargs": {}})
+    }
+    fn decode_reply(result: Value) -> Result<Container, RpcError> {
+        let mut pair: Vec<Value> = decode(result)?;
+        let Some(Value::Object(mut updates)) = pair.drain(..).next() else {
+            return Err(RpcError::BadReply("expected [updates, result]".into()));
+        };
+        updates.remove("obj_what_changed");
+        decode(Value::Object(updates))
     }
 }
 
@@ -857,6 +907,8 @@ pub enum Call {
         /// The command.
         command: String,
     },
+    /// [`ContainerRename`].
+    ContainerRename(ContainerNameChange),
     /// `pod_*`, `service_*` and `rc_*` (see [`crate::workloads`]).
     Workload(WorkloadKind, WorkloadCall),
 }
@@ -874,6 +926,17 @@ struct ObjectClassActionArgs {
     object_versions: Option<BTreeMap<String, String>>,
     #[serde(default)]
     objver: Option<String>,
+    #[serde(default)]
+    args: Vec<Value>,
+    #[serde(default)]
+    kwargs: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectActionArgs {
+    objinst: Value,
+    objmethod: String,
     #[serde(default)]
     args: Vec<Value>,
     #[serde(default)]
@@ -989,6 +1052,37 @@ impl Call {
             "object_class_action_versions" | "object_class_action" => {
                 let a = ObjectClassActionArgs::deserialize(args).map_err(parse(method))?;
                 Call::decode_object_call(&a)
+            }
+            "object_action" => {
+                let a = ObjectActionArgs::deserialize(args).map_err(parse(method))?;
+                let name = a
+                    .objinst
+                    .get("magnum_object.name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                if !a.args.is_empty() || !a.kwargs.is_empty() {
+                    return Err(RemoteFailure::type_error(format!(
+                        "{}() got unexpected arguments",
+                        a.objmethod
+                    )));
+                }
+                match (name.as_str(), a.objmethod.as_str()) {
+                    ("Container", "save") => {
+                        let p = Primitive::<ContainerNameChange>::from_value(&a.objinst)?;
+                        if p.changes.iter().any(|c| c != "name") {
+                            return Err(RemoteFailure::invalid(
+                                "Only the name of a container can be changed.",
+                            ));
+                        }
+                        Ok(Call::ContainerRename(p.data))
+                    }
+                    _ => Err(RemoteFailure::typed(
+                        "NotSupported",
+                        400,
+                        format!("{name}.{} is not supported.", a.objmethod),
+                    )),
+                }
             }
             "baymodel_create" => {
                 let a = ObjectArg::deserialize(args).map_err(parse(method))?;

@@ -14,7 +14,7 @@ use magnum_core::Ident;
 use magnum_core::container::{self, Container, ContainerSpec};
 use magnum_rpc::methods::{
     ContainerAction, ContainerCreate, ContainerDelete, ContainerExec, ContainerLogs,
-    ContainerPause, ContainerReboot, ContainerShow, ContainerStart, ContainerStop,
+    ContainerPause, ContainerReboot, ContainerRename, ContainerShow, ContainerStart, ContainerStop,
     ContainerUnpause, GetObject,
 };
 use serde_json::{Map, Value, json};
@@ -181,6 +181,43 @@ pub(crate) async fn create(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// `PATCH /v1/containers/<ident>`: `/name` only, on the record (spec/rest-api.md §3.5).
+pub(crate) async fn update(
+    State(app): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    Path(ident): Path<String>,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let patch = body.required()?;
+    let found = load(&app, &auth, &ident).await?;
+    auth.authorize("container:update", &owners(&found))?;
+    let current = Map::from_iter([("name".to_owned(), json!(found.name))]);
+    let (fields, changed) =
+        magnum_core::patch::apply(container::CONTAINER_FIELDS, &current, &patch)?;
+    let base = base(&app, &headers);
+    if changed.is_empty() {
+        return Ok(Json(view(&found, &base, false)));
+    }
+    // A removed name is generated again, as on create.
+    let name = fields.get("name").and_then(Value::as_str).map_or_else(
+        || magnum_core::fields::generated_name("container", &found.uuid),
+        str::to_owned,
+    );
+    container::check_name(&name)?;
+    let saved = app
+        .rpc
+        .call(
+            &auth.context(false),
+            &ContainerRename {
+                uuid: found.uuid,
+                name,
+            },
+        )
+        .await?;
+    Ok(Json(view(&saved, &base, false)))
 }
 
 fn query_flag(query: Option<&str>, name: &str) -> Result<bool, ApiError> {

@@ -464,6 +464,37 @@ pub(crate) async fn delete(
     Ok(Value::Null)
 }
 
+/// `Container.save` (`object_action`): renames the record; the Engine container keeps its
+/// name (it is addressed by uuid). Replies `[updates, null]`.
+pub(crate) async fn rename(
+    c: &Conductor,
+    ctx: &RequestContext,
+    uuid: Uuid,
+    name: &str,
+) -> Result<Value, RemoteFailure> {
+    container::check_name(name).map_err(|e| RemoteFailure::invalid(e.to_string()))?;
+    let found = load(c, ctx, &Lookup::Uuid(uuid)).await?;
+    let mut conn = c.pool.acquire().await.map_err(storage)?;
+    let saved = match containers::rename(&mut conn, found.uuid, name).await {
+        Ok(Some(saved)) => saved,
+        Ok(None) => return Err(not_found(&uuid.to_string())),
+        Err(Error::Duplicate(_)) => {
+            return Err(RemoteFailure::typed(
+                "ContainerAlreadyExists",
+                409,
+                format!("A container named {name} already exists in its bay."),
+            ));
+        }
+        Err(e) => return Err(storage(e)),
+    };
+    let mut updates = match to_value(saved).get("magnum_object.data") {
+        Some(Value::Object(fields)) => fields.clone(),
+        _ => serde_json::Map::new(),
+    };
+    updates.insert("obj_what_changed".into(), serde_json::json!(["name"]));
+    Ok(serde_json::json!([updates, null]))
+}
+
 /// `container_logs`.
 pub(crate) async fn logs(
     c: &Conductor,
