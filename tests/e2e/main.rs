@@ -6,6 +6,7 @@
     reason = "test helpers panic on a broken fixture, which fails the test"
 )]
 
+mod admin;
 mod api_core;
 mod bad_input;
 mod baymodels;

@@ -476,16 +476,21 @@ mod requests {
     use super::golden;
     use magnum_core::bay::BaySpec;
     use magnum_core::baymodel::{BayModel, BayModelSpec};
+    use magnum_core::quota::Quota;
+    use magnum_core::service::MagnumService;
     use magnum_core::workload::Workload;
     use magnum_rpc::Method;
     use magnum_rpc::RequestContext;
+    use magnum_rpc::admin::{
+        CreateQuota, DeleteQuota, GetClusterStats, GetQuota, QuotaKey, UpdateQuota,
+    };
     use magnum_rpc::envelope;
     use magnum_rpc::methods::{
         BayChange, BayConverge, BayCreate, BayDelete, BayModelCreate, BayModelDelete,
         BayModelUpdate, BayResize, BayUpdate, BayUpgrade, ConductorVersions, ContainerCreate,
         ContainerDelete, ContainerExec, ContainerLogs, ContainerPause, ContainerReboot,
-        ContainerShow, ContainerStart, ContainerStop, ContainerUnpause, GetObject, ListObjects,
-        ListQuery, Lookup, PingConductor,
+        ContainerRename, ContainerShow, ContainerStart, ContainerStop, ContainerUnpause, GetObject,
+        ListObjects, ListQuery, Lookup, PingConductor,
     };
     use magnum_rpc::workloads::{
         PodObject, RcObject, ServiceObject, WorkloadCreate, WorkloadDelete, WorkloadUpdate,
@@ -729,5 +734,55 @@ mod requests {
             ..ListQuery::default()
         };
         pin(&ListObjects::<PodObject>::new(query), "pod_list_by_name");
+        pin(
+            &ContainerRename {
+                uuid: CONTAINER,
+                name: "web-2".into(),
+            },
+            "container_save",
+        );
+        pin(
+            &ListObjects::<MagnumService>::new(ListQuery::default()),
+            "magnumservice_list",
+        );
+        pin(
+            &GetClusterStats {
+                project_id: Some("demo".into()),
+            },
+            "stats_get_cluster_stats",
+        );
+        pin(
+            &GetQuota {
+                project_id: "demo".into(),
+                resource: "Cluster".into(),
+            },
+            "quota_get_by_project_id_resource",
+        );
+        pin(
+            &UpdateQuota {
+                project_id: "demo".into(),
+                resource: "Cluster".into(),
+                hard_limit: 5,
+            },
+            "quota_update_quota",
+        );
+        let quota = Quota {
+            id: None,
+            project_id: "demo".into(),
+            resource: "Cluster".into(),
+            hard_limit: 2,
+            created_at: None,
+            updated_at: None,
+        };
+        pin(&CreateQuota { quota }, "quota_create");
+        pin(
+            &DeleteQuota {
+                key: QuotaKey {
+                    project_id: "demo".into(),
+                    resource: "Cluster".into(),
+                },
+            },
+            "quota_delete",
+        );
     }
 }

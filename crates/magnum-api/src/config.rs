@@ -42,6 +42,9 @@ pub struct DefaultSection {
     /// Largest pod, service or RC manifest accepted, in bytes.
     #[serde(deserialize_with = "magnum_config::lenient")]
     pub max_manifest_size: usize,
+    /// Seconds without a heartbeat after which `/v1/mservices` shows a conductor `down`.
+    #[serde(deserialize_with = "magnum_config::lenient")]
+    pub service_down_time: u64,
 }
 
 impl Default for DefaultSection {
@@ -51,6 +54,7 @@ impl Default for DefaultSection {
             auth_strategy: "noauth".into(),
             debug: false,
             max_manifest_size: 512 * 1024,
+            service_down_time: 180,
         }
     }
 }

@@ -110,7 +110,7 @@ pub async fn run(cfg: ApiConfig, shutdown: CancellationToken) -> anyhow::Result<
         rules,
         &cfg.api,
         manifests,
-        cfg.default.max_manifest_size,
+        &cfg.default,
     );
     let app = router::router(state, cfg.api.max_request_body_size);
     // Path normalisation must run before routing, so it wraps the router.

@@ -1,5 +1,6 @@
 //! Every route of the API in one table, in api-ref order.
 
+use crate::handlers::admin;
 use crate::handlers::baymodels::{self, BayModels, ClusterTemplates};
 use crate::handlers::bays::{self, Bays, Clusters};
 use crate::handlers::containers;
@@ -107,6 +108,18 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
         .merge(workload_routes::<Pods>())
         .merge(workload_routes::<Services>())
         .merge(workload_routes::<Rcs>())
+        .route("/v1/mservices", get(admin::list_services))
+        .route(
+            "/v1/quotas",
+            get(admin::list_quotas).post(admin::create_quota),
+        )
+        .route(
+            "/v1/quotas/{project_id}/{resource}",
+            get(admin::show_quota)
+                .patch(admin::update_quota)
+                .delete(admin::delete_quota),
+        )
+        .route("/v1/stats", get(admin::stats))
         .route("/v1/nodes", get(bays::list_nodes))
         .route("/v1/nodes/detail", get(bays::detail_nodes))
         .route("/v1/nodes/{ident}", get(bays::show_node))

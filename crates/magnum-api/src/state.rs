@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     pub(crate) manifests: crate::manifest_fetch::ManifestFetcher,
     /// `[DEFAULT] max_manifest_size`.
     pub(crate) max_manifest_size: usize,
+    /// `[DEFAULT] service_down_time`.
+    pub(crate) service_down_time: chrono::Duration,
 }
 
 impl AppState {
@@ -43,7 +45,7 @@ impl AppState {
         baymodel_rules: BayModelRules,
         api: &crate::config::ApiSection,
         manifests: crate::manifest_fetch::ManifestFetcher,
-        max_manifest_size: usize,
+        defaults: &crate::config::DefaultSection,
     ) -> Self {
         AppState(Arc::new(Shared {
             rpc,
@@ -55,7 +57,10 @@ impl AppState {
             trust_forwarded: api.enable_proxy_headers_parsing,
             doc_url: api.doc_url.clone(),
             manifests,
-            max_manifest_size,
+            max_manifest_size: defaults.max_manifest_size,
+            service_down_time: chrono::Duration::seconds(
+                i64::try_from(defaults.service_down_time).unwrap_or(i64::MAX / 1000),
+            ),
         }))
     }
 

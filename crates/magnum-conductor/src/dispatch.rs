@@ -66,6 +66,11 @@ impl Conductor {
         &self.server_name
     }
 
+    /// `[DEFAULT] service_down_time` in seconds.
+    pub(crate) fn service_down_time_secs(&self) -> i64 {
+        i64::try_from(self.service_down_time).unwrap_or(i64::from(i32::MAX))
+    }
+
     /// `[DEFAULT] host`.
     pub fn host(&self) -> &str {
         &self.host
@@ -94,12 +99,9 @@ impl Conductor {
 
     async fn versions(&self) -> Result<Value, RemoteFailure> {
         let mut conn = self.pool.acquire().await.map_err(storage)?;
-        let rows = magnum_db::services::list(
-            &mut conn,
-            i64::try_from(self.service_down_time).unwrap_or(i64::MAX),
-        )
-        .await
-        .map_err(storage)?;
+        let rows = magnum_db::services::list(&mut conn, self.service_down_time_secs())
+            .await
+            .map_err(storage)?;
         let up: Vec<_> = rows.iter().filter(|r| r.up).collect();
         let cap = up
             .iter()
@@ -155,6 +157,11 @@ impl Dispatch for Handlers {
                 ObjectKind::Workload(kind) => {
                     handlers::workloads::get(c, &ctx, kind, &lookup).await
                 }
+                ObjectKind::MagnumService | ObjectKind::Quota => Err(RemoteFailure::typed(
+                    "NotSupported",
+                    400,
+                    "Only list is served for MagnumService and Quota; use the quota calls.",
+                )),
             },
             Call::ListObjects { kind, query } => match kind {
                 ObjectKind::BayModel => handlers::baymodels::list(c, &ctx, query).await,
@@ -162,6 +169,8 @@ impl Dispatch for Handlers {
                 ObjectKind::Node => handlers::nodes::list(c, &ctx, query).await,
                 ObjectKind::Container => handlers::containers::list(c, &ctx, query).await,
                 ObjectKind::Workload(kind) => handlers::workloads::list(c, &ctx, kind, query).await,
+                ObjectKind::MagnumService => handlers::admin::services(c).await,
+                ObjectKind::Quota => handlers::admin::quotas(c, &ctx, &query).await,
             },
             Call::BayModelCreate(spec) => handlers::baymodels::create(c, &ctx, spec).await,
             Call::BayModelUpdate {
@@ -208,6 +217,7 @@ impl Dispatch for Handlers {
                 container_uuid,
                 command,
             } => handlers::containers::exec(c, &ctx, container_uuid, &command).await,
+            Call::Admin(call) => handlers::admin::serve(c, &ctx, call).await,
             Call::ContainerRename(change) => {
                 handlers::containers::rename(c, &ctx, change.uuid, &change.name).await
             }

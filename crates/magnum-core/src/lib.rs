@@ -10,6 +10,8 @@ pub mod ident;
 pub mod manifest;
 pub mod node;
 pub mod patch;
+pub mod quota;
+pub mod service;
 pub mod time;
 pub mod workload;
 

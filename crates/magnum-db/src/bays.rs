@@ -255,6 +255,19 @@ pub async fn marker_id(
         .map(|b| b.id))
 }
 
+/// Bays and their nodes (Σ `node_count` + `master_count`) of one project, or of all.
+pub async fn stats(conn: &mut PgConnection, project_id: Option<&str>) -> Result<(i64, i64), Error> {
+    let row = sqlx::query!(
+        r#"SELECT count(*) AS "clusters!",
+               COALESCE(sum(node_count + master_count), 0)::bigint AS "nodes!"
+           FROM bay WHERE $1::text IS NULL OR project_id = $1"#,
+        project_id
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.clusters, row.nodes))
+}
+
 /// How many bays a project holds (for its quota).
 pub async fn count_in_project(conn: &mut PgConnection, project_id: &str) -> Result<i64, Error> {
     Ok(sqlx::query_scalar!(

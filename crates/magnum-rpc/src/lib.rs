@@ -3,6 +3,7 @@
 //! A released method never changes: a change of interface is a new method or a new version.
 //! Messages use oslo.messaging's RabbitMQ wire format so Python peers can talk to us.
 
+pub mod admin;
 pub mod client;
 pub mod config;
 pub mod context;

@@ -1,6 +1,7 @@
 //! The RPC API, version 1.0 (spec/rpc.md §6, §7): every method with its wire name, the version
 //! that introduced it and its reply, for callers; and [`Call`], the decoded request, for servers.
 
+use crate::admin::AdminCall;
 use crate::failure::{RemoteFailure, RpcError};
 use crate::object::{Primitive, VersionedObject};
 use crate::version::{RPC_API_VERSION, Version};
@@ -10,6 +11,8 @@ use magnum_core::baymodel::{BayModel, BayModelSpec};
 use magnum_core::container::{Container, ContainerSpec};
 use magnum_core::manifest::WorkloadKind;
 use magnum_core::node::Node;
+use magnum_core::quota::Quota;
+use magnum_core::service::{MagnumService, Stats};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -103,6 +106,9 @@ pub fn object_versions() -> BTreeMap<String, String> {
         (PodObject::NAME, PodObject::VERSION),
         (ServiceObject::NAME, ServiceObject::VERSION),
         (RcObject::NAME, RcObject::VERSION),
+        (MagnumService::NAME, MagnumService::VERSION),
+        (Quota::NAME, Quota::VERSION),
+        (Stats::NAME, Stats::VERSION),
     ]
     .into_iter()
     .map(|(name, version)| (name.to_owned(), version.to_string()))
@@ -423,6 +429,10 @@ pub enum ObjectKind {
     Container,
     /// `Pod`, `Service` or `ReplicationController`.
     Workload(WorkloadKind),
+    /// `MagnumService` (list only).
+    MagnumService,
+    /// `Quota` (list only; other reads are [`crate::admin`] calls).
+    Quota,
 }
 
 impl ObjectKind {
@@ -437,6 +447,8 @@ impl ObjectKind {
             "ReplicationController" => {
                 Some(ObjectKind::Workload(WorkloadKind::ReplicationController))
             }
+            "MagnumService" => Some(ObjectKind::MagnumService),
+            "Quota" => Some(ObjectKind::Quota),
             _ => None,
         }
     }
@@ -909,6 +921,8 @@ pub enum Call {
     },
     /// [`ContainerRename`].
     ContainerRename(ContainerNameChange),
+    /// Stats and quotas (see [`crate::admin`]).
+    Admin(AdminCall),
     /// `pod_*`, `service_*` and `rc_*` (see [`crate::workloads`]).
     Workload(WorkloadKind, WorkloadCall),
 }
@@ -1067,6 +1081,9 @@ impl Call {
                         a.objmethod
                     )));
                 }
+                if let Some(call) = crate::admin::decode_object_action(&a.objinst, &a.objmethod) {
+                    return call.map(Call::Admin);
+                }
                 match (name.as_str(), a.objmethod.as_str()) {
                     ("Container", "save") => {
                         let p = Primitive::<ContainerNameChange>::from_value(&a.objinst)?;
@@ -1214,6 +1231,15 @@ impl Call {
 
     fn decode_object_call(a: &ObjectClassActionArgs) -> Result<Call, RemoteFailure> {
         let _ = (&a.object_versions, &a.objver); // we answer at our versions, all ≤ the caller's
+        if let Some(call) = crate::admin::decode_class_call(&a.objname, &a.objmethod, &a.args) {
+            if !a.kwargs.is_empty() {
+                return Err(RemoteFailure::type_error(format!(
+                    "{}() got unexpected keyword arguments",
+                    a.objmethod
+                )));
+            }
+            return call.map(Call::Admin);
+        }
         let kind = ObjectKind::parse(&a.objname)
             .ok_or_else(|| RemoteFailure::unsupported_object(&a.objname))?;
         let not_supported = || {

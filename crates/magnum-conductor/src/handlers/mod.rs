@@ -1,6 +1,7 @@
 //! RPC handlers, one module per object family. Each scopes every query to the caller's project
 //! (spec/rpc.md §3.1): a foreign object is "not found", never "forbidden".
 
+pub(crate) mod admin;
 pub(crate) mod baymodels;
 pub(crate) mod bays;
 pub(crate) mod containers;
