@@ -56,18 +56,33 @@ impl TestKeystone {
         }
     }
 
-    /// Configuration making magnum-api validate tokens with this Keystone.
-    pub fn api_config(&self) -> String {
-        format!(
-            "[DEFAULT]\nauth_strategy = keystone\n[keystone_authtoken]\n\
-             www_authenticate_uri = {url}/v3\nauth_url = {url}\nusername = {}\n\
-             password = {}\nproject_name = {}\nuser_domain_id = default\n\
-             project_domain_id = default\n",
-            SERVICE.0,
-            self.service_password,
-            SERVICE.1,
-            url = self.url
-        )
+    /// Configuration making magnum-api validate tokens with this Keystone; `overrides`
+    /// (`key = value` lines) replace options of `[keystone_authtoken]` (a key may appear only
+    /// once in a section).
+    pub fn api_config(&self, overrides: &str) -> String {
+        let mut options = vec![
+            ("www_authenticate_uri", format!("{}/v3", self.url)),
+            ("auth_url", self.url.clone()),
+            ("username", SERVICE.0.to_owned()),
+            ("password", self.service_password.clone()),
+            ("project_name", SERVICE.1.to_owned()),
+            ("user_domain_id", "default".to_owned()),
+            ("project_domain_id", "default".to_owned()),
+        ];
+        let mut extra = String::new();
+        for line in overrides.lines().filter(|l| !l.trim().is_empty()) {
+            let (key, value) = line.split_once('=').expect("key = value");
+            let (key, value) = (key.trim(), value.trim().to_owned());
+            match options.iter_mut().find(|(k, _)| *k == key) {
+                Some(option) => option.1 = value,
+                None => extra.push_str(&format!("{key} = {value}\n")),
+            }
+        }
+        let mut ini = "[DEFAULT]\nauth_strategy = keystone\n[keystone_authtoken]\n".to_owned();
+        for (key, value) in options {
+            ini.push_str(&format!("{key} = {value}\n"));
+        }
+        ini + &extra
     }
 
     fn password_of(&self, user: &str) -> &str {
@@ -98,9 +113,9 @@ impl TestKeystone {
         .await
     }
 
-    /// A token of the admin scoped to the `default` domain, not to a project.
-    pub async fn domain_scoped_admin_token(&self) -> String {
-        self.issue(&self.url, ADMIN, json!({"domain": {"id": "default"}}))
+    /// A token of the admin scoped to the whole system, not to a project.
+    pub async fn system_scoped_admin_token(&self) -> String {
+        self.issue(&self.url, ADMIN, json!({"system": {"all": true}}))
             .await
     }
 
