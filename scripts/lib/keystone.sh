@@ -64,8 +64,11 @@ _ks_fail() {
     return 1
 }
 
+# _ks_answers URL: whether a Keystone answers there (the venv's Python: no curl needed).
 _ks_answers() {
-    curl -sf -o /dev/null --max-time 5 "$1/v3"
+    "$MAGNUM_KEYSTONE_VENV/bin/python" -c \
+        'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/v3", timeout=5)' \
+        "$1" >/dev/null 2>&1
 }
 
 # A Python 3.11 (or newer 3.x) with venv; Debian 12's python3 is 3.11.
@@ -209,7 +212,6 @@ stop_keystone() {
 }
 
 ensure_keystone() {
-    command -v curl >/dev/null 2>&1 || { _ks_fail "curl is needed"; return 1; }
     _ks_ensure_venv || return 1
     if ! _ks_answers "$MAGNUM_TEST_KEYSTONE_URL" || ! _ks_answers "$MAGNUM_TEST_KEYSTONE_SHORT_URL"; then
         _ks_setup_fresh || return 1
