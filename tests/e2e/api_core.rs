@@ -6,7 +6,7 @@ use reqwest::Method;
 #[tokio::test]
 async fn root_and_v1_documents_are_public_and_describe_the_version_range() {
     let e2e = Deployment::start().await;
-    let client = reqwest::Client::new();
+    let client = magnum_test_support::http_client();
     let root = client.get(format!("{}/", e2e.base)).send().await.unwrap();
     assert_eq!(root.status(), 200);
     assert!(

@@ -14,6 +14,7 @@ mod bays;
 mod config;
 mod containers;
 mod faults;
+mod keystone;
 mod kube_bays;
 mod layout;
 mod rpc_contract;

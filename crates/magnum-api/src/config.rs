@@ -26,6 +26,8 @@ pub struct ApiConfig {
     pub cluster_template: ClusterTemplateSection,
     /// `[oslo_policy]`.
     pub oslo_policy: PolicySection,
+    /// `[keystone_authtoken]`.
+    pub keystone_authtoken: KeystoneAuthtokenSection,
 }
 
 /// `[DEFAULT]` options the API reads.
@@ -35,7 +37,8 @@ pub struct DefaultSection {
     /// Messaging options.
     #[serde(flatten)]
     pub messaging: MessagingDefaults,
-    /// `noauth` (identity from request headers; development only) or `keystone`.
+    /// `noauth` (identity from request headers; development only) or `keystone` (tokens
+    /// validated by Keystone, `[keystone_authtoken]`).
     pub auth_strategy: String,
     /// Log at debug level.
     pub debug: bool,
@@ -166,6 +169,103 @@ pub struct PolicySection {
     pub enforce_new_defaults: bool,
 }
 
+/// `[keystone_authtoken]`: how magnum-api validates tokens when `auth_strategy = keystone`.
+/// Option names are keystonemiddleware's, so operators' existing sections work.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct KeystoneAuthtokenSection {
+    /// Public Keystone URL put in `WWW-Authenticate: Keystone uri="…"` of a 401 (alias
+    /// `auth_uri`); `auth_url` when unset.
+    #[serde(alias = "auth_uri")]
+    pub www_authenticate_uri: Option<String>,
+    /// Keystone URL the API talks to (`http://keystone:5000` or `…/v3`).
+    pub auth_url: Option<String>,
+    /// The service user magnum-api authenticates as.
+    pub username: Option<String>,
+    /// Its password; prefer `password_file`.
+    pub password: Option<String>,
+    /// File holding the password (first line), used when `password` is unset.
+    pub password_file: Option<PathBuf>,
+    /// Project the service user's token is scoped to.
+    pub project_name: String,
+    /// Domain of the service user, by name.
+    pub user_domain_name: String,
+    /// Domain of the service user, by id (wins over the name).
+    pub user_domain_id: Option<String>,
+    /// Domain of the service project, by name.
+    pub project_domain_name: String,
+    /// Domain of the service project, by id (wins over the name).
+    pub project_domain_id: Option<String>,
+    /// PEM file of CA certificates trusted for an https Keystone (besides the system's).
+    pub cafile: Option<PathBuf>,
+    /// Do not verify Keystone's certificate (testing only).
+    pub insecure: bool,
+    /// Seconds to wait for one Keystone request (connect and answer) before answering 503.
+    pub http_connect_timeout: u64,
+    /// Seconds a validated (or refused) token is cached; a revoked token may pass this long.
+    pub token_cache_time: u64,
+    /// Most tokens cached; when full the soonest to expire is dropped.
+    pub token_cache_size: usize,
+}
+
+impl Default for KeystoneAuthtokenSection {
+    fn default() -> Self {
+        KeystoneAuthtokenSection {
+            www_authenticate_uri: None,
+            auth_url: None,
+            username: None,
+            password: None,
+            password_file: None,
+            project_name: "service".into(),
+            user_domain_name: "Default".into(),
+            user_domain_id: None,
+            project_domain_name: "Default".into(),
+            project_domain_id: None,
+            cafile: None,
+            insecure: false,
+            http_connect_timeout: 10,
+            token_cache_time: 300,
+            token_cache_size: 10_000,
+        }
+    }
+}
+
+impl KeystoneAuthtokenSection {
+    /// The validator's options; says which required option is missing.
+    pub fn options(&self) -> anyhow::Result<magnum_auth::KeystoneOptions> {
+        let missing = |name: &str| anyhow::anyhow!("[keystone_authtoken] {name} is not set");
+        let password =
+            magnum_config::secret(self.password.as_deref(), self.password_file.as_deref())?
+                .ok_or_else(|| missing("password"))?;
+        Ok(magnum_auth::KeystoneOptions {
+            auth_url: self
+                .auth_url
+                .clone()
+                .or_else(|| self.www_authenticate_uri.clone())
+                .ok_or_else(|| missing("auth_url"))?,
+            username: self.username.clone().ok_or_else(|| missing("username"))?,
+            password,
+            project_name: self.project_name.clone(),
+            user_domain_id: self.user_domain_id.clone(),
+            user_domain_name: Some(self.user_domain_name.clone()),
+            project_domain_id: self.project_domain_id.clone(),
+            project_domain_name: Some(self.project_domain_name.clone()),
+            cafile: self.cafile.clone(),
+            insecure: self.insecure,
+            timeout: std::time::Duration::from_secs(self.http_connect_timeout.max(1)),
+            cache_time: std::time::Duration::from_secs(self.token_cache_time),
+            cache_size: self.token_cache_size,
+        })
+    }
+
+    /// The URI a 401's `WWW-Authenticate` names: `www_authenticate_uri`, else `auth_url`.
+    pub fn www_authenticate(&self) -> Option<&str> {
+        self.www_authenticate_uri
+            .as_deref()
+            .or(self.auth_url.as_deref())
+    }
+}
+
 impl ApiConfig {
     /// Transport options for calling conductors.
     pub fn transport(&self) -> anyhow::Result<magnum_rpc::TransportOptions> {
@@ -204,5 +304,33 @@ mod tests {
             .join("\n");
         let parsed: ApiConfig = magnum_config::parse_str(&uncommented).unwrap();
         assert_eq!(parsed, ApiConfig::default());
+    }
+
+    #[test]
+    fn keystone_options_come_from_keystonemiddleware_names() {
+        let parsed: ApiConfig = magnum_config::parse_str(
+            "[keystone_authtoken]\nauth_uri = https://public:5000\nauth_url = http://k:5000/v3\n\
+             username = magnum\npassword = pw\nproject_domain_id = default\n\
+             token_cache_time = 0\n",
+        )
+        .unwrap();
+        let ks = &parsed.keystone_authtoken;
+        assert_eq!(ks.www_authenticate(), Some("https://public:5000"));
+        let opts = ks.options().unwrap();
+        assert_eq!(
+            (
+                opts.auth_url.as_str(),
+                opts.username.as_str(),
+                opts.password.as_str()
+            ),
+            ("http://k:5000/v3", "magnum", "pw")
+        );
+        assert_eq!(opts.project_domain_id.as_deref(), Some("default"));
+        assert_eq!(opts.cache_time, std::time::Duration::ZERO);
+        let err = KeystoneAuthtokenSection::default().options().unwrap_err();
+        assert!(
+            err.to_string().contains("[keystone_authtoken] password"),
+            "{err}"
+        );
     }
 }

@@ -21,6 +21,9 @@ pub(crate) enum ApiError {
     /// Policy refused the rule (403).
     #[error("Policy doesn't allow {0} to be performed.")]
     Forbidden(String),
+    /// A valid Keystone token scoped to a domain or the system, not a project (403).
+    #[error("The token is not scoped to a project.")]
+    NotProjectScoped,
     /// Not found, foreign, or vanished (404), with its message.
     #[error("{0}")]
     NotFound(String),
@@ -63,7 +66,7 @@ impl ApiError {
         match self {
             ApiError::Invalid(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::NotProjectScoped => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::NotAcceptable { .. } => StatusCode::NOT_ACCEPTABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,

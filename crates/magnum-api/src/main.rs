@@ -10,11 +10,19 @@ struct Cli {
     /// oslo-style INI file; may be repeated, later files win.
     #[arg(long = "config-file", default_value = "/etc/magnum/magnum.conf")]
     config_file: Vec<PathBuf>,
+    /// Print the policy sample (every rule at its compiled-in default) and exit.
+    #[arg(long)]
+    print_policy_defaults: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.print_policy_defaults {
+        use std::io::Write as _;
+        std::io::stdout().write_all(magnum_api::policy_sample().as_bytes())?;
+        return Ok(());
+    }
     let cfg: magnum_api::ApiConfig = magnum_config::load(&cli.config_file)?;
     magnum_api::init_tracing(cfg.default.debug);
     magnum_api::run(cfg, magnum_api::shutdown_signal()).await

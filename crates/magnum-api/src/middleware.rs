@@ -2,12 +2,13 @@
 //! authentication.
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, AuthStrategy};
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Uri};
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use magnum_auth::Caller;
+use magnum_auth::{Caller, KeystoneError};
 use tracing::Instrument;
 
 /// [`normalize_path`] in the shape `map_request` takes.
@@ -89,15 +90,78 @@ pub(crate) async fn request_id(mut req: Request, next: Next) -> Response {
     response
 }
 
-/// Establishes the caller of a protected route (noauth: from headers).
+/// Establishes the caller of a protected route: noauth from headers, keystone from the
+/// `X-Auth-Token` Keystone validated (spec/rest-api.md §6.1, §6.2).
 pub(crate) async fn authenticate(
     State(app): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let caller: Caller = magnum_auth::noauth_identity(req.headers(), &app.noauth);
+    let caller: Caller = match &app.auth {
+        AuthStrategy::Noauth(defaults) => magnum_auth::noauth_identity(req.headers(), defaults),
+        AuthStrategy::Keystone {
+            client,
+            www_authenticate,
+        } => {
+            strip_identity_headers(req.headers_mut());
+            let token = req
+                .headers()
+                .get("x-auth-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|t| !t.is_empty());
+            let validated = match token {
+                Some(token) => client.validate(token).await,
+                None => Err(KeystoneError::Unauthenticated),
+            };
+            match validated {
+                Ok(caller) => caller,
+                Err(e) => return refusal(&e, www_authenticate),
+            }
+        }
+    };
     req.extensions_mut().insert(caller);
     next.run(req).await
+}
+
+/// The answer to a request Keystone did not vouch for.
+fn refusal(e: &KeystoneError, www_authenticate: &HeaderValue) -> Response {
+    match e {
+        KeystoneError::Unauthenticated => {
+            let mut response = ApiError::Unauthenticated.into_response();
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, www_authenticate.clone());
+            response
+        }
+        KeystoneError::NotProjectScoped => ApiError::NotProjectScoped.into_response(),
+        // The reason (already logged by the client) may name internal addresses: not shown.
+        KeystoneError::Unavailable(_) | KeystoneError::Config(_) => {
+            ApiError::Unavailable("The identity service is unavailable.".into()).into_response()
+        }
+    }
+}
+
+/// Removes identity headers a client may have sent: in keystone mode only the token speaks
+/// (as keystonemiddleware removes them before setting its own).
+fn strip_identity_headers(headers: &mut HeaderMap) {
+    let forged: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let n = name.as_str();
+            n == "x-roles"
+                || n == "x-identity-status"
+                || n == "x-service-catalog"
+                || n == "x-is-admin-project"
+                || ["x-user", "x-project", "x-tenant", "x-domain", "x-service-"]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+        })
+        .cloned()
+        .collect();
+    for name in forged {
+        headers.remove(&name);
+    }
 }
 
 /// The fallback for unknown paths.

@@ -214,10 +214,7 @@ impl Deployment {
             dir,
             api: None,
             conductors: Vec::new(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("http client"),
+            http: crate::http_client(),
         };
         for _ in 0..options.conductors {
             deployment.start_conductor();
@@ -341,6 +338,32 @@ impl Deployment {
             .header("X-User-Id", who.0)
             .header("X-Project-Id", who.1)
             .header("X-Roles", who.2);
+        if let Some(body) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+        }
+        let resp = req.send().await.expect("request sent");
+        Self::reply(resp).await
+    }
+
+    /// Sends a request carrying `X-Auth-Token: token` (none when `None`) and no identity
+    /// headers, as a Keystone client does, plus `headers`.
+    pub async fn request_with_token(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.header("X-Auth-Token", token);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(body) = body {
             req = req
                 .header("Content-Type", "application/json")

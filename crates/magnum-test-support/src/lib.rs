@@ -3,9 +3,11 @@
 //! [`eventually`] to wait for a condition instead of sleeping.
 
 mod deployment;
+pub mod keystone;
 pub mod kube_double;
 
 pub use deployment::{Deployment, DeploymentBuilder, Reply, binary};
+pub use keystone::TestKeystone;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -20,6 +22,16 @@ pub fn database_url() -> String {
 pub fn amqp_url() -> String {
     std::env::var("MAGNUM_TEST_AMQP_URL")
         .unwrap_or_else(|_| "amqp://magnum:magnum@127.0.0.1:5672/magnum-test".into())
+}
+
+/// An HTTP client for tests (60 s timeout). reqwest is built with rustls but no default crypto
+/// provider (see the workspace Cargo.toml), so build clients here, not with `Client::new()`.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("http client")
 }
 
 /// A short random suffix for names private to one test.
