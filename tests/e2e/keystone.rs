@@ -323,6 +323,20 @@ async fn tenants_never_see_each_others_objects_and_admins_list_across_projects()
     .await;
     let nodes = uuids(&get(&e2e, &alice, "/v1/nodes").await, "nodes");
     assert_eq!(nodes.len(), 1, "alice sees her bay's node");
+    // …and a pod in it.
+    let pod_manifest = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\n\
+        spec: {containers: [{name: web, image: nginx}]}\n";
+    let pod = call(
+        &e2e,
+        &alice,
+        Method::POST,
+        "/v1/pods",
+        Some(&json!({"bay_uuid": bay_uuid, "manifest": pod_manifest})),
+    )
+    .await;
+    let pod = pod.expect(201).clone();
+    assert_eq!(pod["bay_uuid"], bay_uuid.as_str());
+    let pod_uuid = pod["uuid"].as_str().unwrap().to_owned();
 
     // Bob: nothing of Alice's by uuid or by name, in either URL family, for any method.
     for path in [
@@ -335,6 +349,9 @@ async fn tenants_never_see_each_others_objects_and_admins_list_across_projects()
         "/v1/clusters/prod".to_owned(),
         format!("/v1/clusters/{bay_uuid}/nodegroups"),
         format!("/v1/nodes/{}", nodes[0]),
+        format!("/v1/pods/{pod_uuid}"),
+        "/v1/pods/web".to_owned(),
+        format!("/v1/pods/web/{bay_uuid}"),
     ] {
         let r = get(&e2e, &bob, &path).await;
         assert_eq!(r.status.as_u16(), 404, "GET {path}: {}", r.text);
@@ -343,6 +360,7 @@ async fn tenants_never_see_each_others_objects_and_admins_list_across_projects()
     for path in [
         format!("/v1/baymodels/{model_uuid}"),
         format!("/v1/bays/{bay_uuid}"),
+        format!("/v1/pods/{pod_uuid}"),
     ] {
         let r = call(&e2e, &bob, Method::PATCH, &path, Some(&patch)).await;
         assert_eq!(r.status.as_u16(), 404, "PATCH {path}: {}", r.text);
@@ -356,12 +374,23 @@ async fn tenants_never_see_each_others_objects_and_admins_list_across_projects()
         ("/v1/clusters/detail", "clusters"),
         ("/v1/nodes", "nodes"),
         ("/v1/containers", "containers"),
+        ("/v1/pods", "pods"),
+        ("/v1/services", "services"),
+        ("/v1/rcs/detail", "rcs"),
     ] {
         assert!(
             uuids(&get(&e2e, &bob, path).await, key).is_empty(),
             "{path} leaks"
         );
     }
+    assert_eq!(
+        get(&e2e, &bob, "/v1/stats").await.expect(200),
+        &json!({"clusters": 0, "nodes": 0})
+    );
+    assert_eq!(
+        get(&e2e, &alice, "/v1/stats").await.expect(200),
+        &json!({"clusters": 1, "nodes": 2})
+    );
     // Naming Alice's objects as parents is "not found" too.
     let r = call(
         &e2e,

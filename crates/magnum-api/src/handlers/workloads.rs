@@ -253,7 +253,7 @@ async fn list_page<O: WorkloadObject>(
     let names = (kind.route(), path.as_str(), base.as_str());
     super::page(
         &app,
-        &auth.context(params.all_tenants),
+        &auth.context(false),
         &params,
         Some(filters),
         names,
