@@ -58,6 +58,15 @@ async fn fault_both_daemons_reconnect_after_a_broker_restart() {
     let started = Instant::now();
     let during = e2e.post("/v1/baymodels", &crate::baymodel("during")).await;
     let waited = started.elapsed();
+    eventually(
+        "/healthcheck reports the broker",
+        Duration::from_secs(20),
+        || async {
+            let health = e2e.get("/healthcheck").await;
+            health.status == 503 && health.text == "broker unreachable"
+        },
+    )
+    .await;
     rabbitmqctl(&["start_app"]);
     rabbitmqctl(&["await_startup"]);
     during.expect(503);
@@ -79,6 +88,7 @@ async fn fault_both_daemons_reconnect_after_a_broker_restart() {
     .await;
     let names = e2e.sql("SELECT name FROM baymodel ORDER BY id").await;
     assert_eq!(names, [Some("before".into()), Some("after".into())]);
+    assert_eq!(e2e.get("/healthcheck").await.text, "OK");
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ mod faults;
 mod keystone;
 mod kube_bays;
 mod layout;
+mod operations;
 mod rpc_contract;
 mod workloads;
 

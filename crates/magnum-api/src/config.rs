@@ -24,6 +24,8 @@ pub struct ApiConfig {
     pub noauth: NoauthSection,
     /// `[cluster_template]`.
     pub cluster_template: ClusterTemplateSection,
+    /// `[metrics]`.
+    pub metrics: magnum_daemon::MetricsSection,
     /// `[oslo_policy]`.
     pub oslo_policy: PolicySection,
     /// `[keystone_authtoken]`.

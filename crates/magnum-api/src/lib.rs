@@ -28,41 +28,6 @@ use magnum_core::baymodel::BayModelRules;
 use tokio_util::sync::CancellationToken;
 use tower::Layer as _;
 
-/// Logs to stderr; `RUST_LOG` overrides the level that `[DEFAULT] debug` picks.
-pub fn init_tracing(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-/// A token cancelled by SIGTERM or ctrl-c.
-pub fn shutdown_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let trigger = token.clone();
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            () = term => {}
-        }
-        tracing::info!("shutting down");
-        trigger.cancel();
-    });
-    token
-}
-
 /// The compiled-in policy, with the policy file over it when one is configured.
 fn policy(cfg: &ApiConfig) -> anyhow::Result<state::PolicySource> {
     let defaults = Policy::defaults(cfg.oslo_policy.enforce_new_defaults);
@@ -119,8 +84,23 @@ fn auth_strategy(cfg: &ApiConfig) -> anyhow::Result<state::AuthStrategy> {
     }
 }
 
-/// Serves the API until `shutdown`; logs `listening on <addr>` once bound.
-pub async fn run(cfg: ApiConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// What `SIGHUP` re-reads: the configuration files (for the log level) and the policy file.
+#[derive(Debug, Clone)]
+pub struct Reload {
+    /// The `--config-file`s, in order.
+    pub files: Vec<std::path::PathBuf>,
+    /// The process's log filter.
+    pub logging: magnum_daemon::Logging,
+}
+
+/// Serves the API until `shutdown`; logs `listening on <addr>` once bound. On `SIGHUP` the
+/// log level is set from the configuration files again and the policy file re-read.
+pub async fn run(
+    cfg: ApiConfig,
+    reload: Reload,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    magnum_daemon::serve_metrics(&cfg.metrics, cfg.metrics.api_port, shutdown.clone()).await?;
     let auth = auth_strategy(&cfg)?;
     let cap = cfg.upgrade_levels.cap().map_err(anyhow::Error::msg)?;
     let rpc = magnum_rpc::RpcClient::start(cfg.transport()?, cap, shutdown.clone());
@@ -144,6 +124,14 @@ pub async fn run(cfg: ApiConfig, shutdown: CancellationToken) -> anyhow::Result<
         manifests,
         &cfg.default,
     );
+    let reloaded = state.clone();
+    magnum_daemon::on_hangup(shutdown.clone(), move || {
+        match magnum_config::load::<ApiConfig>(&reload.files) {
+            Ok(fresh) => reload.logging.set_debug(fresh.default.debug),
+            Err(e) => tracing::warn!(error = %e, "configuration not reloaded"),
+        }
+        reloaded.recheck_policy_file();
+    });
     let app = router::router(state, cfg.api.max_request_body_size);
     // Path normalisation must run before routing, so it wraps the router.
     let app = axum::middleware::map_request(middleware::normalize_path_async).layer(app);

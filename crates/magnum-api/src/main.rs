@@ -24,6 +24,10 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let cfg: magnum_api::ApiConfig = magnum_config::load(&cli.config_file)?;
-    magnum_api::init_tracing(cfg.default.debug);
-    magnum_api::run(cfg, magnum_api::shutdown_signal()).await
+    let logging = magnum_daemon::Logging::init(cfg.default.debug);
+    let reload = magnum_api::Reload {
+        files: cli.config_file,
+        logging,
+    };
+    magnum_api::run(cfg, reload, magnum_daemon::shutdown_signal()).await
 }

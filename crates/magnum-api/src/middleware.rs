@@ -97,15 +97,25 @@ pub(crate) async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let caller: Caller = match &app.auth {
-        AuthStrategy::Noauth(defaults) => magnum_auth::noauth_identity(req.headers(), defaults),
+    let caller = match identify(&app, req.headers_mut()).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// Who sends a request with these headers: the noauth identity, or the owner of the Keystone
+/// token (identity headers a client sent are removed first); else the refusal to answer.
+pub(crate) async fn identify(app: &AppState, headers: &mut HeaderMap) -> Result<Caller, Response> {
+    Ok(match &app.auth {
+        AuthStrategy::Noauth(defaults) => magnum_auth::noauth_identity(headers, defaults),
         AuthStrategy::Keystone {
             client,
             www_authenticate,
         } => {
-            strip_identity_headers(req.headers_mut());
-            let token = req
-                .headers()
+            strip_identity_headers(headers);
+            let token = headers
                 .get("x-auth-token")
                 .and_then(|v| v.to_str().ok())
                 .map(str::trim)
@@ -116,12 +126,30 @@ pub(crate) async fn authenticate(
             };
             match validated {
                 Ok(caller) => caller,
-                Err(e) => return refusal(&e, www_authenticate),
+                Err(e) => return Err(refusal(&e, www_authenticate)),
             }
         }
-    };
-    req.extensions_mut().insert(caller);
-    next.run(req).await
+    })
+}
+
+/// Counts every answer in `magnum_api_requests_total{method, route, status}` and times it in
+/// `magnum_api_request_duration_seconds{method, route}`; `route` is the matched route template
+/// (`/v1/bays/{ident}`), never the raw path, so labels stay few.
+pub(crate) async fn track_metrics(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("magnum_api_requests_total",
+        "method" => method.clone(), "route" => route.clone(), "status" => status)
+    .increment(1);
+    metrics::histogram!("magnum_api_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// The answer to a request Keystone did not vouch for.

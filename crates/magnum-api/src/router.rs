@@ -138,6 +138,7 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
         .route("/healthcheck", get(versions::healthcheck))
         .merge(v1)
         .fallback(middleware::not_found)
+        .layer(axum::middleware::from_fn(middleware::track_metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state)

@@ -116,10 +116,20 @@ impl AppState {
     /// The policy in force, after re-reading the policy file if it changed. A file that
     /// cannot be read or is refused leaves the last good policy in force (logged).
     pub(crate) fn policy(&self) -> Arc<Policy> {
+        self.check_policy_file(false);
+        Arc::clone(&self.0.policy.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Re-reads the policy file now if it changed (`SIGHUP`).
+    pub(crate) fn recheck_policy_file(&self) {
+        self.check_policy_file(true);
+    }
+
+    fn check_policy_file(&self, now: bool) {
         if let Some(watch) = &self.0.policy_file {
             // One request looks; the others meanwhile use the policy in force.
             if let Ok(mut watch) = watch.try_lock()
-                && watch.checked.elapsed() >= POLICY_CHECK_INTERVAL
+                && (now || watch.checked.elapsed() >= POLICY_CHECK_INTERVAL)
             {
                 watch.checked = Instant::now();
                 match watch.file.reload_if_changed() {
@@ -138,7 +148,6 @@ impl AppState {
                 }
             }
         }
-        Arc::clone(&self.0.policy.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
 

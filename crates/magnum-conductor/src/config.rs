@@ -27,6 +27,8 @@ pub struct ConductorConfig {
     pub quotas: QuotaSection,
     /// `[docker]`: the docker driver's Engine pool; empty switches the driver off.
     pub docker: magnum_drivers::docker::DockerConfig,
+    /// `[metrics]`.
+    pub metrics: magnum_daemon::MetricsSection,
     /// `[kubernetes]`: the kubernetes driver's cluster; unset switches the driver off.
     pub kubernetes: magnum_drivers::kubernetes::KubernetesConfig,
 }

@@ -20,44 +20,6 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Logs to stderr; `RUST_LOG` overrides the level that `[DEFAULT] debug` picks.
-pub fn init_tracing(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-/// A token cancelled by SIGTERM or ctrl-c.
-pub fn shutdown_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let trigger = token.clone();
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {}
-            () = term => {}
-        }
-        tracing::info!("shutting down");
-        trigger.cancel();
-    });
-    token
-}
-
 fn pool(cfg: &ConductorConfig) -> anyhow::Result<sqlx::PgPool> {
     let url = cfg.database.url()?;
     Ok(PgPoolOptions::new()
@@ -95,9 +57,31 @@ async fn latest_applied(pool: &sqlx::PgPool) -> anyhow::Result<Option<i64>> {
     Ok(applied.iter().map(|m| m.version).max())
 }
 
+/// What `SIGHUP` re-reads: the configuration files, for the log level.
+#[derive(Debug, Clone)]
+pub struct Reload {
+    /// The `--config-file`s, in order.
+    pub files: Vec<std::path::PathBuf>,
+    /// The process's log filter.
+    pub logging: magnum_daemon::Logging,
+}
+
 /// Runs the RPC server, the bay reconciler and the heartbeat until `shutdown`; then lets bay
-/// work hand its leases back and leaves the services table.
-pub async fn run(cfg: ConductorConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// work hand its leases back and leaves the services table. `SIGHUP` sets the log level from
+/// the configuration files again.
+pub async fn run(
+    cfg: ConductorConfig,
+    reload: Reload,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    magnum_daemon::serve_metrics(&cfg.metrics, cfg.metrics.conductor_port, shutdown.clone())
+        .await?;
+    magnum_daemon::on_hangup(shutdown.clone(), move || {
+        match magnum_config::load::<ConductorConfig>(&reload.files) {
+            Ok(fresh) => reload.logging.set_debug(fresh.default.debug),
+            Err(e) => tracing::warn!(error = %e, "configuration not reloaded"),
+        }
+    });
     let transport = cfg.transport()?;
     let backends = backends::Backends::new(&cfg).await?;
     let conductor = Arc::new(Conductor::new(

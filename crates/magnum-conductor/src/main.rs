@@ -35,9 +35,15 @@ enum DbAction {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let cfg: magnum_conductor::ConductorConfig = magnum_config::load(&cli.config_file)?;
-    magnum_conductor::init_tracing(cfg.default.debug);
+    let logging = magnum_daemon::Logging::init(cfg.default.debug);
     match cli.command {
-        None => magnum_conductor::run(cfg, magnum_conductor::shutdown_signal()).await,
+        None => {
+            let reload = magnum_conductor::Reload {
+                files: cli.config_file,
+                logging,
+            };
+            magnum_conductor::run(cfg, reload, magnum_daemon::shutdown_signal()).await
+        }
         Some(Command::Db {
             action: DbAction::Upgrade,
         }) => magnum_conductor::db_upgrade(&cfg).await,

@@ -33,9 +33,29 @@ pub(crate) async fn run(c: Arc<Conductor>, every: Duration, shutdown: Cancellati
     }
 }
 
+/// Publishes the gauges: bays per status, leases this conductor holds, bay work running here.
+async fn gauges(c: &Conductor, conn: &mut sqlx::PgConnection) -> Result<(), magnum_db::Error> {
+    let counts = bays::count_by_status(conn).await?;
+    for status in BayStatus::ALL {
+        let n = counts
+            .iter()
+            .find(|(s, _)| s == status.as_str())
+            .map_or(0, |(_, n)| *n);
+        #[allow(clippy::cast_precision_loss, reason = "a count of bays")]
+        metrics::gauge!("magnum_bays", "status" => status.as_str()).set(n as f64);
+    }
+    let held = bays::leases_held(conn, c.server_name()).await?;
+    #[allow(clippy::cast_precision_loss, reason = "a count of leases")]
+    metrics::gauge!("magnum_conductor_leases_held").set(held as f64);
+    #[allow(clippy::cast_precision_loss, reason = "a count of tasks")]
+    metrics::gauge!("magnum_conductor_work_running").set(c.work.len() as f64);
+    Ok(())
+}
+
 /// One pass.
 pub(crate) async fn pass(c: &Arc<Conductor>) -> Result<(), magnum_db::Error> {
     let mut conn = c.pool.acquire().await?;
+    gauges(c, &mut conn).await?;
     for work in bays::expired_creates(&mut conn, c.bay.create_timeout).await? {
         let minutes = c.bay.create_timeout;
         let reason = format!(

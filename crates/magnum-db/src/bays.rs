@@ -268,6 +268,24 @@ pub async fn stats(conn: &mut PgConnection, project_id: Option<&str>) -> Result<
     Ok((row.clusters, row.nodes))
 }
 
+/// How many bays there are in each status (statuses with none are left out).
+pub async fn count_by_status(conn: &mut PgConnection) -> Result<Vec<(String, i64)>, Error> {
+    let rows = sqlx::query!(r#"SELECT status, count(*) AS "n!" FROM bay GROUP BY status"#)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
+}
+
+/// How many bays' work `owner` holds a live lease on.
+pub async fn leases_held(conn: &mut PgConnection, owner: &str) -> Result<i64, Error> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM bay WHERE lease_owner = $1 AND lease_expires_at > now()"#,
+        owner
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
 /// How many bays a project holds (for its quota).
 pub async fn count_in_project(conn: &mut PgConnection, project_id: &str) -> Result<i64, Error> {
     Ok(sqlx::query_scalar!(

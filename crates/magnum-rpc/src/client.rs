@@ -159,8 +159,30 @@ impl RpcClient {
         &self.inner.reply_queue
     }
 
-    /// Calls a method on any conductor and waits for its reply.
+    /// Calls a method on any conductor and waits for its reply. Counted in
+    /// `magnum_rpc_calls_total{method, outcome}` and timed in `magnum_rpc_call_duration_seconds`.
     pub async fn call<M: Method>(
+        &self,
+        ctx: &RequestContext,
+        method: &M,
+    ) -> Result<M::Reply, RpcError> {
+        let started = std::time::Instant::now();
+        let result = self.call_once(ctx, method).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(RpcError::Remote(_)) => "failure",
+            Err(RpcError::Unavailable(_)) => "unavailable",
+            Err(RpcError::Timeout) => "timeout",
+            Err(RpcError::BadReply(_)) => "bad_reply",
+        };
+        metrics::counter!("magnum_rpc_calls_total", "method" => M::NAME, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("magnum_rpc_call_duration_seconds", "method" => M::NAME)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn call_once<M: Method>(
         &self,
         ctx: &RequestContext,
         method: &M,

@@ -369,6 +369,7 @@ async fn run<D: Dispatch>(
         request.namespace.as_ref(),
         request.args.clone(),
     )?;
+    let started = std::time::Instant::now();
     let work = tokio::time::timeout(budget, dispatcher.dispatch(request.context.clone(), call));
     let outcome = match (request.timeout, &request.msg_id, &request.reply_q) {
         (Some(every), Some(msg_id), Some(reply_q)) => {
@@ -393,6 +394,16 @@ async fn run<D: Dispatch>(
             "The conductor ran out of time for this request.",
         ))
     });
+    let label = match &outcome {
+        Ok(_) => "ok".to_owned(),
+        Err(f) => f.class.clone(),
+    };
+    metrics::counter!("magnum_conductor_requests_total",
+        "method" => request.method.clone(), "outcome" => label)
+    .increment(1);
+    metrics::histogram!("magnum_conductor_request_duration_seconds",
+        "method" => request.method.clone())
+    .record(started.elapsed().as_secs_f64());
     if let (Err(_), Some(id)) = (&outcome, &request.unique_id) {
         // A failed request has no effect to protect: a resend may try again.
         lock(&state.seen).forget(id);

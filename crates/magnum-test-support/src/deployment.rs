@@ -41,6 +41,7 @@ pub struct DeploymentBuilder {
     conductors: usize,
     start_api: bool,
     wait: bool,
+    api_log_from_config: bool,
 }
 
 impl DeploymentBuilder {
@@ -63,6 +64,13 @@ impl DeploymentBuilder {
         self
     }
 
+    /// Runs the API without `RUST_LOG`, so its log level comes from `[DEFAULT] debug` (and a
+    /// `SIGHUP` can change it).
+    pub fn api_log_from_config(mut self) -> Self {
+        self.api_log_from_config = true;
+        self
+    }
+
     /// Returns as soon as the API listens, without waiting until it reaches a conductor.
     pub fn without_waiting(mut self) -> Self {
         self.wait = false;
@@ -80,6 +88,8 @@ impl DeploymentBuilder {
 pub struct Deployment {
     /// Base URL of the API, e.g. `http://127.0.0.1:40123`.
     pub base: String,
+    /// URL of the API's Prometheus metrics, e.g. `http://127.0.0.1:40124/metrics`.
+    pub api_metrics: String,
     /// The configuration file both daemons read first.
     pub config_file: PathBuf,
     /// The test's own settings, read after `config_file`.
@@ -93,6 +103,7 @@ pub struct Deployment {
     database: String,
     dir: PathBuf,
     api: Option<Child>,
+    api_log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     conductors: Vec<Child>,
     http: reqwest::Client,
 }
@@ -155,6 +166,7 @@ impl Deployment {
             conductors: 1,
             start_api: true,
             wait: true,
+            api_log_from_config: false,
         }
     }
 
@@ -186,7 +198,8 @@ impl Deployment {
              [conductor]\ntopic = {topic}\nheartbeat_interval = 1\n\
              [database]\nconnection = {database_url}\n\
              [rpc]\npresence_check_interval = 0.2\n\
-             [oslo_messaging_rabbit]\nrabbit_transient_queues_ttl = 120\n"
+             [oslo_messaging_rabbit]\nrabbit_transient_queues_ttl = 120\n\
+             [metrics]\napi_port = 0\nconductor_port = 0\n"
         );
         let config_file = dir.join("magnum.conf");
         std::fs::write(&config_file, config).expect("write config");
@@ -205,6 +218,7 @@ impl Deployment {
         assert!(status.success(), "magnum-conductor db upgrade failed");
         let mut deployment = Deployment {
             base: String::new(),
+            api_metrics: String::new(),
             config_file,
             override_file,
             database_url,
@@ -213,6 +227,7 @@ impl Deployment {
             database,
             dir,
             api: None,
+            api_log: std::sync::Arc::default(),
             conductors: Vec::new(),
             http: crate::http_client(),
         };
@@ -220,7 +235,7 @@ impl Deployment {
             deployment.start_conductor();
         }
         if options.start_api {
-            deployment.start_api().await;
+            deployment.start_api(options.api_log_from_config).await;
             if options.conductors > 0 && options.wait {
                 deployment.wait_for_conductor().await;
             }
@@ -275,10 +290,15 @@ impl Deployment {
             .expect("wait")
     }
 
-    async fn start_api(&mut self) {
-        let mut child = Command::new(binary("magnum-api"))
+    async fn start_api(&mut self, log_from_config: bool) {
+        let mut command = Command::new(binary("magnum-api"));
+        if log_from_config {
+            command.env_remove("RUST_LOG");
+        } else {
+            command.env("RUST_LOG", "info");
+        }
+        let mut child = command
             .args(self.config_args())
-            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -286,8 +306,12 @@ impl Deployment {
             .expect("start magnum-api");
         let stderr = child.stderr.take().expect("stderr piped");
         let mut lines = BufReader::new(stderr).lines();
+        let mut metrics = String::new();
         let addr = tokio::time::timeout(Duration::from_secs(30), async {
             while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(at) = line.find("metrics on ") {
+                    metrics = line[at + "metrics on ".len()..].trim().to_owned();
+                }
                 if let Some(at) = line.find("listening on ") {
                     return line[at + "listening on ".len()..].trim().to_owned();
                 }
@@ -296,16 +320,72 @@ impl Deployment {
         })
         .await
         .expect("magnum-api starts listening");
-        // Keep draining (and showing) the API's log so it never blocks on a full pipe.
+        // Keep draining (and showing) the API's log so it never blocks on a full pipe; the last
+        // lines stay readable through `api_log`.
+        let kept = std::sync::Arc::clone(&self.api_log);
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 if std::env::var_os("MAGNUM_E2E_LOG").is_some() {
                     eprintln!("[api] {line}");
                 }
+                let mut kept = kept
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if kept.len() >= 1000 {
+                    kept.drain(..500);
+                }
+                kept.push(line);
             }
         });
         self.base = format!("http://{addr}");
+        self.api_metrics = metrics;
         self.api = Some(child);
+    }
+
+    /// The API's most recent log lines (up to 1000).
+    pub fn api_log(&self) -> Vec<String> {
+        self.api_log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the test's own configuration file (read after the generated one), e.g. before
+    /// a `SIGHUP`.
+    pub fn rewrite_override(&self, ini: &str) {
+        std::fs::write(&self.override_file, ini).expect("write the override file");
+    }
+
+    /// Sends `signal` (`TERM`, `HUP`, …) to the API process.
+    pub async fn signal_api(&self, signal: &str) {
+        let pid = self.api.as_ref().and_then(Child::id).expect("the API runs");
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .await
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    /// Waits (up to `limit`) for the API process to exit and returns its status.
+    pub async fn wait_api_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.api.take().expect("the API runs");
+        tokio::time::timeout(limit, child.wait())
+            .await
+            .expect("magnum-api exits in time")
+            .expect("wait for magnum-api")
+    }
+
+    /// The text of a Prometheus endpoint.
+    pub async fn scrape(&self, url: &str) -> String {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .expect("metrics endpoint answers")
+            .text()
+            .await
+            .unwrap_or_default()
     }
 
     /// Waits until the API reaches a conductor.
