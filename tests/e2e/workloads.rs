@@ -333,6 +333,14 @@ async fn manifest_server(routes: Vec<(&'static str, String)>) -> String {
                     tokio::time::sleep(Duration::from_secs(300)).await;
                     return;
                 }
+                // `/redirect/<url>` answers 302 to `<url>`.
+                if let Some(to) = path.strip_prefix("/redirect/") {
+                    let reply = format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                    return;
+                }
                 let (status, body) = match routes.iter().find(|(p, _)| *p == path) {
                     Some((_, body)) => ("200 OK", body.clone()),
                     None => ("404 Not Found", String::new()),
@@ -356,6 +364,7 @@ async fn manifests_come_from_urls_within_limits_and_bad_ones_are_clear_400s() {
     let server = manifest_server(vec![
         ("/pod.yaml", POD_YAML.to_owned()),
         ("/big.yaml", big),
+        ("/rc.yaml", RC_YAML.to_owned()),
         ("/service.json", r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"}, "spec": {"ports": [{"port": 8080}]}}"#.to_owned()),
     ])
     .await;
@@ -416,6 +425,24 @@ async fn manifests_come_from_urls_within_limits_and_bad_ones_are_clear_400s() {
     )
     .await;
     refused(
+        json!({"bay_uuid": "apps",
+               "manifest_url": format!("{server}/redirect/http://169.254.169.254/latest")}),
+        "a redirect to http://169.254.169.254/latest is refused",
+    )
+    .await;
+    let followed = e2e
+        .post(
+            "/v1/rcs",
+            &json!({"bay_uuid": "apps",
+                    "manifest_url": format!("{server}/redirect/{server}/rc.yaml")}),
+        )
+        .await;
+    assert_eq!(
+        followed.expect(201)["name"],
+        "workers",
+        "a harmless redirect is followed"
+    );
+    refused(
         json!({"bay_uuid": "apps", "manifest_url": "file:///etc/passwd"}),
         "not http or https",
     )
@@ -455,7 +482,7 @@ async fn manifests_come_from_urls_within_limits_and_bad_ones_are_clear_400s() {
         )
         .await;
     assert_eq!(again.status, 409, "{}", again.text);
-    assert_eq!(e2e.count("workload").await, 2);
+    assert_eq!(e2e.count("workload").await, 3);
     // Kubernetes' own refusal keeps its status and message.
     let bad_label = POD_YAML.replace("tier: front", "tier: 'not valid!'");
     let rejected = e2e
@@ -467,7 +494,7 @@ async fn manifests_come_from_urls_within_limits_and_bad_ones_are_clear_400s() {
     assert_eq!(rejected.status, 422, "{}", rejected.text);
     assert_eq!(
         e2e.count("workload").await,
-        2,
+        3,
         "a refused create leaves no record"
     );
 }
@@ -605,4 +632,27 @@ async fn a_kubernetes_that_hangs_is_a_prompt_503_and_leaves_nothing_behind() {
     )
     .await
     .expect(201);
+}
+
+#[tokio::test]
+async fn a_manifest_url_whose_name_resolves_into_a_denied_network_is_refused() {
+    let (_double, e2e, _bay) =
+        kube_bay("[api]\nmanifest_url_denied_cidrs = 169.254.0.0/16, 127.0.0.0/8\n").await;
+    let server = manifest_server(vec![("/pod.yaml", POD_YAML.to_owned())]).await;
+    let by_name = server.replace("127.0.0.1", "localhost");
+    let reply = e2e
+        .post(
+            "/v1/pods",
+            &json!({"bay_uuid": "apps", "manifest_url": format!("{by_name}/pod.yaml")}),
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(
+        reply
+            .error_message()
+            .contains("inside the denied network 127.0.0.0/8"),
+        "{}",
+        reply.error_message()
+    );
+    assert_eq!(e2e.count("workload").await, 0);
 }
