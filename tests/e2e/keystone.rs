@@ -246,19 +246,7 @@ async fn an_unreachable_keystone_or_refused_service_user_is_503_not_500() {
 
 /// A kubernetes pool of two nodes in the API double and a keystone deployment driving it.
 async fn kube_keystone_deployment(ks: &TestKeystone, extra: &str) -> (KubeDouble, Deployment) {
-    let double = KubeDouble::start().await;
-    for i in 0..2 {
-        double.add_node(
-            &format!("worker-{i}"),
-            &[("magnum.openstack.org/pool", "true")],
-            true,
-        );
-    }
-    let kubeconfig = std::env::temp_dir().join(format!(
-        "magnum-e2e-{}.kubeconfig",
-        magnum_test_support::unique_suffix()
-    ));
-    double.write_kubeconfig(&kubeconfig).unwrap();
+    let (double, kubeconfig) = crate::kube_bays::kube_double(2).await;
     let e2e = keystone_deployment(
         ks,
         "",

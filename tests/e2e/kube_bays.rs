@@ -10,7 +10,9 @@ use std::time::Duration;
 const POOL: (&str, &str) = ("magnum.openstack.org/pool", "true");
 const BAY_LABEL: &str = "magnum.openstack.org/bay";
 
-async fn cluster(nodes: usize, extra: &str) -> (KubeDouble, Deployment) {
+/// A Kubernetes API double with `nodes` ready pool nodes (`worker-0`, …) and a kubeconfig file
+/// that points at it.
+pub(crate) async fn kube_double(nodes: usize) -> (KubeDouble, std::path::PathBuf) {
     let double = KubeDouble::start().await;
     for i in 0..nodes {
         double.add_node(&format!("worker-{i}"), &[POOL], true);
@@ -20,6 +22,11 @@ async fn cluster(nodes: usize, extra: &str) -> (KubeDouble, Deployment) {
         magnum_test_support::unique_suffix()
     ));
     double.write_kubeconfig(&kubeconfig).unwrap();
+    (double, kubeconfig)
+}
+
+async fn cluster(nodes: usize, extra: &str) -> (KubeDouble, Deployment) {
+    let (double, kubeconfig) = kube_double(nodes).await;
     let e2e = Deployment::builder()
         .config(&format!(
             "[kubernetes]\nkubeconfig = {}\n[conductor]\nperiodic_interval = 1\n{extra}",

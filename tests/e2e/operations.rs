@@ -232,20 +232,7 @@ async fn sighup_reloads_the_log_level_from_the_configuration() {
 
 #[tokio::test]
 async fn a_conductor_stopped_with_sigterm_hands_its_bay_work_to_another_at_once() {
-    use magnum_test_support::kube_double::KubeDouble;
-    let double = KubeDouble::start().await;
-    for i in 0..2 {
-        double.add_node(
-            &format!("worker-{i}"),
-            &[("magnum.openstack.org/pool", "true")],
-            true,
-        );
-    }
-    let kubeconfig = std::env::temp_dir().join(format!(
-        "magnum-e2e-{}.kubeconfig",
-        magnum_test_support::unique_suffix()
-    ));
-    double.write_kubeconfig(&kubeconfig).unwrap();
+    let (double, kubeconfig) = crate::kube_bays::kube_double(2).await;
     // Leases outlive the test: only a handed-back lease lets the second conductor take over.
     let mut e2e = Deployment::builder()
         .config(&format!(

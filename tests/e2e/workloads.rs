@@ -10,8 +10,6 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const POOL: (&str, &str) = ("magnum.openstack.org/pool", "true");
-
 const POD_YAML: &str = "\
 apiVersion: v1
 kind: Pod
@@ -58,13 +56,7 @@ spec:
 
 /// A kubernetes bay `apps` of one node on a fresh double, ready for workloads.
 async fn kube_bay(extra: &str) -> (KubeDouble, Deployment, String) {
-    let double = KubeDouble::start().await;
-    double.add_node("worker-0", &[POOL], true);
-    let kubeconfig = std::env::temp_dir().join(format!(
-        "magnum-e2e-{}.kubeconfig",
-        magnum_test_support::unique_suffix()
-    ));
-    double.write_kubeconfig(&kubeconfig).unwrap();
+    let (double, kubeconfig) = crate::kube_bays::kube_double(1).await;
     let e2e = Deployment::builder()
         .config(&format!(
             "[kubernetes]\nkubeconfig = {}\n[conductor]\nperiodic_interval = 1\n{extra}",

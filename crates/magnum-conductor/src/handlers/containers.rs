@@ -87,17 +87,7 @@ pub(crate) async fn list(
     query: ListQuery,
 ) -> Result<Value, RemoteFailure> {
     let mut page = page(&query, containers::SORT_KEYS, c.max_limit)?;
-    let mut bay = None;
-    for (key, value) in query.filters.iter().flatten() {
-        match (key.as_str(), value.as_str().map(Uuid::try_parse)) {
-            ("bay_uuid", Some(Ok(uuid))) => bay = Some(uuid),
-            _ => {
-                return Err(RemoteFailure::invalid(format!(
-                    "Unknown or invalid filter: {key}"
-                )));
-            }
-        }
-    }
+    let bay = super::bay_filters(&query, false)?.bay;
     let scope = read_scope(ctx, None);
     let mut conn = c.pool.acquire().await.map_err(storage)?;
     if let Some(marker) = query.marker {

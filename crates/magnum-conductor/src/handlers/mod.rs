@@ -40,6 +40,35 @@ pub(crate) fn describe(lookup: &Lookup) -> String {
     }
 }
 
+/// The filters of a list of objects that live in bays: `bay_uuid`, and `name` where the list
+/// takes it. Anything else is refused.
+#[derive(Debug, Default)]
+pub(crate) struct BayFilters<'q> {
+    /// Only objects of this bay.
+    pub(crate) bay: Option<uuid::Uuid>,
+    /// Only objects of this name.
+    pub(crate) name: Option<&'q str>,
+}
+
+/// Reads [`BayFilters`] from a list query.
+pub(crate) fn bay_filters(query: &ListQuery, names: bool) -> Result<BayFilters<'_>, RemoteFailure> {
+    let mut filters = BayFilters::default();
+    for (key, value) in query.filters.iter().flatten() {
+        match (key.as_str(), value.as_str()) {
+            ("bay_uuid", Some(text)) if uuid::Uuid::try_parse(text).is_ok() => {
+                filters.bay = uuid::Uuid::try_parse(text).ok();
+            }
+            ("name", Some(text)) if names => filters.name = Some(text),
+            _ => {
+                return Err(RemoteFailure::invalid(format!(
+                    "Unknown or invalid filter: {key}"
+                )));
+            }
+        }
+    }
+    Ok(filters)
+}
+
 /// Checks a list's paging options against the table's sortable columns and the limit cap.
 /// The marker is resolved by the caller, which knows the table.
 pub(crate) fn page(

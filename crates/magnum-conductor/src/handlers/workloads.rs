@@ -113,20 +113,7 @@ pub(crate) async fn list(
     query: ListQuery,
 ) -> Result<Value, RemoteFailure> {
     let mut page = page(&query, workloads::SORT_KEYS, c.max_limit)?;
-    let (mut bay, mut name) = (None, None);
-    for (key, value) in query.filters.iter().flatten() {
-        match (key.as_str(), value.as_str()) {
-            ("bay_uuid", Some(text)) if Uuid::try_parse(text).is_ok() => {
-                bay = Uuid::try_parse(text).ok();
-            }
-            ("name", Some(text)) => name = Some(text),
-            _ => {
-                return Err(RemoteFailure::invalid(format!(
-                    "Unknown or invalid filter: {key}"
-                )));
-            }
-        }
-    }
+    let filters = super::bay_filters(&query, true)?;
     let scope = read_scope(ctx, None);
     let mut conn = c.pool.acquire().await.map_err(storage)?;
     if let Some(marker) = query.marker {
@@ -137,7 +124,7 @@ pub(crate) async fn list(
                 .ok_or_else(|| not_found(kind, &marker.to_string()))?,
         );
     }
-    let items = workloads::list(&mut conn, &scope, kind, (bay, name), &page)
+    let items = workloads::list(&mut conn, &scope, kind, (filters.bay, filters.name), &page)
         .await
         .map_err(storage)?;
     Ok(Value::Array(
@@ -312,6 +299,28 @@ async fn create(
     }
 }
 
+/// Takes the record's action lock in a fresh transaction, held until that transaction ends;
+/// another update or delete of the record in flight is a 409.
+async fn action_lock(
+    c: &Conductor,
+    kind: WorkloadKind,
+    record: &Workload,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, RemoteFailure> {
+    let mut lock = c.pool.begin().await.map_err(storage)?;
+    if magnum_db::locks::try_lock(&mut lock, record.uuid)
+        .await
+        .map_err(storage)?
+    {
+        Ok(lock)
+    } else {
+        Err(RemoteFailure::conflict(format!(
+            "Another operation is running on {} {}.",
+            kind.singular(),
+            record.name
+        )))
+    }
+}
+
 /// `<kind>_update`: a new description is recorded; a new manifest or replica count replaces the
 /// object in Kubernetes first.
 async fn update(
@@ -324,17 +333,7 @@ async fn update(
     let mut record = load(c, ctx, kind, &Lookup::Uuid(request.uuid)).await?;
     let changed = |field: &str| changes.iter().any(|c| c == field);
     // Held until the record is saved; dropped (rolled back) on any early return.
-    let mut lock = c.pool.begin().await.map_err(storage)?;
-    if !magnum_db::locks::try_lock(&mut lock, record.uuid)
-        .await
-        .map_err(storage)?
-    {
-        return Err(RemoteFailure::conflict(format!(
-            "Another operation is running on {} {}.",
-            kind.singular(),
-            record.name
-        )));
-    }
+    let mut lock = action_lock(c, kind, &record).await?;
     if changed("desc") && kind == WorkloadKind::Pod {
         record.desc = request.desc.clone();
     }
@@ -390,17 +389,7 @@ async fn delete(
 ) -> Result<Value, RemoteFailure> {
     let record = load(c, ctx, kind, &Lookup::Uuid(uuid)).await?;
     let kube = kubernetes_driver(c)?;
-    let mut lock = c.pool.begin().await.map_err(storage)?;
-    if !magnum_db::locks::try_lock(&mut lock, record.uuid)
-        .await
-        .map_err(storage)?
-    {
-        return Err(RemoteFailure::conflict(format!(
-            "Another operation is running on {} {}.",
-            kind.singular(),
-            record.name
-        )));
-    }
+    let mut lock = action_lock(c, kind, &record).await?;
     kube.delete_workload(&record.bay_uuid, kind, &record.name)
         .await
         .map_err(kubernetes_failure)?;
