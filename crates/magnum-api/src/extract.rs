@@ -110,10 +110,16 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let deadline = req
+            .extensions()
+            .get::<crate::serve::BodyDeadline>()
+            .copied();
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e: BytesRejection| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d.0) {
+                    ApiError::BodyTimeout
+                } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge
                 } else {
                     ApiError::BadRequest(format!("Cannot read the request body: {e}"))
