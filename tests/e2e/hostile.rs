@@ -396,6 +396,12 @@ async fn a_seeded_fuzz_run_over_every_route_gets_no_5xx_and_keeps_the_daemons_up
             }
         }
     }
+    // NUL cannot be stored: refused up front, never a database error.
+    e2e.get("/v1/containers/a%00b").await.expect(400);
+    e2e.get("/v1/bays?bay_ident=%00").await.expect(400);
+    e2e.post("/v1/baymodels", &crate::baymodel("a\0b"))
+        .await
+        .expect(400);
     // Both daemons still serve.
     e2e.get("/healthcheck").await.expect(200);
     e2e.post("/v1/baymodels", &crate::baymodel("still-up"))
