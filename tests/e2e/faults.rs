@@ -234,39 +234,35 @@ enum Fault {
     Dockerd,
 }
 
-struct Restorer(Fault);
+struct Restorer(Option<Fault>);
 
 impl Drop for Restorer {
     fn drop(&mut self) {
+        // Only when the test failed before bringing the service back; never panics.
         match self.0 {
-            Fault::RabbitMq => {
+            Some(Fault::RabbitMq) => {
                 let _ = Command::new("rabbitmqctl").arg("start_app").status();
                 let _ = Command::new("rabbitmqctl").arg("await_startup").status();
             }
-            Fault::Postgres => {
+            Some(Fault::Postgres) => {
                 let _ = Command::new("pg_ctlcluster")
                     .args(["15", "main", "start"])
                     .status();
             }
-            Fault::Dockerd => start_second_dockerd(),
-            Fault::Conductor => {}
+            Some(Fault::Dockerd) => {
+                let _ = Command::new("bash")
+                    .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                    .args(["-c", START_SECOND_DOCKERD])
+                    .status();
+            }
+            Some(Fault::Conductor) | None => {}
         }
     }
 }
 
+/// Starts the second Engine exactly as scripts/lib/services.sh does (a no-op when it runs).
 const START_SECOND_DOCKERD: &str =
     "source scripts/lib/services.sh && ensure_second_dockerd >/dev/null";
-
-/// Starts the second Engine exactly as scripts/lib/services.sh does (a no-op when it runs).
-fn start_second_dockerd() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let status = Command::new("bash")
-        .current_dir(root)
-        .args(["-c", START_SECOND_DOCKERD])
-        .status()
-        .expect("bash runs");
-    assert!(status.success(), "ensure_second_dockerd failed");
-}
 
 fn second_dockerd_pid() -> Option<String> {
     std::fs::read_to_string("/var/run/magnum-docker2.pid")
@@ -297,7 +293,7 @@ async fn run(program: &str, args: &[&str]) {
 async fn inject(fault: Fault, conductor_pid: Option<u32>) -> (Instant, Instant) {
     let down = Duration::from_secs(6);
     let started = Instant::now();
-    let _restore = Restorer(fault);
+    let mut restore = Restorer(Some(fault));
     match fault {
         Fault::RabbitMq => {
             run("rabbitmqctl", &["stop_app"]).await;
@@ -332,6 +328,7 @@ async fn inject(fault: Fault, conductor_pid: Option<u32>) -> (Instant, Instant) 
             assert!(status.success(), "ensure_second_dockerd failed");
         }
     }
+    restore.0 = None;
     (started, Instant::now())
 }
 
