@@ -230,10 +230,37 @@ async fn duplicate_names_and_uuids_in_a_project_are_conflicts() {
 async fn concurrent_creates_of_one_name_have_exactly_one_winner() {
     let e2e = Deployment::start().await;
     let body = crate::baymodel("race");
-    let attempts = (0..20).map(|_| e2e.post("/v1/baymodels", &body));
+    let attempts = (0..50).map(|_| e2e.post("/v1/baymodels", &body));
     let replies = futures_util::future::join_all(attempts).await;
     let won = replies.iter().filter(|r| r.status == 201).count();
     let lost = replies.iter().filter(|r| r.status == 409).count();
-    assert_eq!((won, lost), (1, 19));
+    assert_eq!((won, lost), (1, 49));
     assert_eq!(e2e.count("baymodel").await, 1);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_bay_creates_of_one_name_have_exactly_one_winner() {
+    // The Kubernetes API is unreachable: the winner stays in progress, which is enough here.
+    let kubeconfig = crate::bays::unreachable_kubeconfig();
+    let e2e = Deployment::builder()
+        .config(&format!(
+            "[kubernetes]\nkubeconfig = {}\n[conductor]\nperiodic_interval = 0\n",
+            kubeconfig.display()
+        ))
+        .start()
+        .await;
+    e2e.post("/v1/baymodels", &crate::baymodel("k"))
+        .await
+        .expect(201);
+    let body = json!({"name": "race", "baymodel_id": "k"});
+    let attempts = (0..50).map(|_| e2e.post("/v1/bays", &body));
+    let replies = futures_util::future::join_all(attempts).await;
+    let won = replies.iter().filter(|r| r.status == 201).count();
+    let lost: Vec<_> = replies.iter().filter(|r| r.status != 201).collect();
+    assert_eq!(won, 1);
+    for reply in &lost {
+        reply.expect(409);
+        reply.error_message();
+    }
+    assert_eq!(e2e.count("bay").await, 1);
 }

@@ -14,6 +14,7 @@ mod bays;
 mod config;
 mod containers;
 mod faults;
+mod hostile;
 mod keystone;
 mod kube_bays;
 mod layout;

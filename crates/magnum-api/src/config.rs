@@ -87,6 +87,14 @@ pub struct ApiSection {
     /// Networks a `manifest_url` may not point into.
     #[serde(deserialize_with = "magnum_config::comma_list")]
     pub manifest_url_denied_cidrs: Vec<String>,
+    /// Seconds a client may take to send a request's head (line and headers); an idle
+    /// keep-alive connection is closed after as long. 0: no limit.
+    #[serde(deserialize_with = "magnum_config::lenient")]
+    pub client_header_timeout: u64,
+    /// Seconds a client may take to send a request's body once its head arrived; slower: 408.
+    /// 0: no limit.
+    #[serde(deserialize_with = "magnum_config::lenient")]
+    pub client_body_timeout: u64,
 }
 
 impl Default for ApiSection {
@@ -101,6 +109,8 @@ impl Default for ApiSection {
             doc_url: "https://docs.openstack.org/magnum/latest/user/".into(),
             manifest_fetch_timeout: 10,
             manifest_url_denied_cidrs: vec!["169.254.0.0/16".into()],
+            client_header_timeout: 30,
+            client_body_timeout: 60,
         }
     }
 }

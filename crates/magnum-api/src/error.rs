@@ -41,6 +41,9 @@ pub(crate) enum ApiError {
     /// The body exceeds `[api] max_request_body_size` (413).
     #[error("Request is too large.")]
     PayloadTooLarge,
+    /// The body did not arrive within `[api] client_body_timeout` (408).
+    #[error("The request body did not arrive in time.")]
+    BodyTimeout,
     /// The conductor answered with a failure carrying its own status.
     #[error("{message}")]
     Remote {
@@ -71,6 +74,7 @@ impl ApiError {
             ApiError::NotAcceptable { .. } => StatusCode::NOT_ACCEPTABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Remote { status, .. } => *status,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,

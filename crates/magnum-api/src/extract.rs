@@ -110,10 +110,16 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let deadline = req
+            .extensions()
+            .get::<crate::serve::BodyDeadline>()
+            .copied();
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e: BytesRejection| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d.0) {
+                    ApiError::BodyTimeout
+                } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge
                 } else {
                     ApiError::BadRequest(format!("Cannot read the request body: {e}"))
@@ -122,11 +128,26 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(None));
         }
-        serde_json::from_slice(&bytes)
-            .map(|v| JsonBody(Some(v)))
-            .map_err(|e| {
-                ValidationError::Malformed(format!("the body is not valid JSON: {e}")).into()
-            })
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ValidationError::Malformed(format!("the body is not valid JSON: {e}")))?;
+        if has_nul(&value) {
+            // PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+            return Err(ValidationError::Malformed(
+                "NUL characters are not allowed in the body".into(),
+            )
+            .into());
+        }
+        Ok(JsonBody(Some(value)))
+    }
+}
+
+/// Whether any string or key of `value` contains a NUL character.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
 

@@ -13,6 +13,7 @@ mod manifest_fetch;
 mod microversion;
 mod middleware;
 mod router;
+mod serve;
 mod state;
 mod versions;
 mod views;
@@ -20,8 +21,6 @@ mod views;
 pub use config::ApiConfig;
 
 use anyhow::Context as _;
-use axum::ServiceExt;
-use axum::extract::Request;
 use axum::http::HeaderValue;
 use magnum_auth::{Keystone, NoauthDefaults, Policy, PolicyFile};
 use magnum_core::baymodel::BayModelRules;
@@ -139,9 +138,14 @@ pub async fn run(
         .await
         .with_context(|| format!("binding {}:{}", cfg.api.host, cfg.api.port))?;
     tracing::info!("listening on {}", listener.local_addr()?);
-    axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    serve::serve(
+        listener,
+        app,
+        cfg.api.client_header_timeout,
+        cfg.api.client_body_timeout,
+        shutdown,
+    )
+    .await;
     Ok(())
 }
 

@@ -97,12 +97,24 @@ pub(crate) async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
+    // PostgreSQL text cannot hold NUL, so no stored name or uuid has one: refuse it up front
+    // rather than let the database fail on the lookup.
+    if has_encoded_nul(req.uri()) {
+        return ApiError::BadRequest("NUL characters are not allowed in a URL.".into())
+            .into_response();
+    }
     let caller = match identify(&app, req.headers_mut()).await {
         Ok(caller) => caller,
         Err(refused) => return refused,
     };
     req.extensions_mut().insert(caller);
     next.run(req).await
+}
+
+/// Whether the path or query carries a percent-encoded NUL (`%00`).
+fn has_encoded_nul(uri: &Uri) -> bool {
+    let text = uri.path_and_query().map_or("", |pq| pq.as_str());
+    text.as_bytes().windows(3).any(|w| w == b"%00")
 }
 
 /// Who sends a request with these headers: the noauth identity, or the owner of the Keystone
