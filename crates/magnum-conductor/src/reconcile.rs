@@ -86,6 +86,10 @@ pub(crate) async fn pass(c: &Arc<Conductor>) -> Result<(), magnum_db::Error> {
     }
     let settled = bays::settled(&mut conn, BATCH).await?;
     drop(conn);
+    // Least recently written first, so every container's turn comes.
+    if let Err(e) = crate::handlers::containers::reconcile(c, BATCH).await {
+        tracing::warn!(error = %e.message, "could not refresh container statuses");
+    }
     for uuid in settled {
         if let Err(e) = observe(c, uuid).await {
             tracing::warn!(bay.uuid = %uuid, error = %e, "could not reconcile bay");

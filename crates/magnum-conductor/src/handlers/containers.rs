@@ -310,6 +310,34 @@ pub(crate) async fn create_on_engine(c: &Conductor, uuid: Uuid) {
     }
 }
 
+/// Reads the status of up to `limit` containers from their Engines and records what changed
+/// (a container stopped, paused or removed behind Magnum's back; a host that stopped
+/// answering), so lists show what the Engines show. Containers being created are left to their
+/// create.
+pub(crate) async fn reconcile(c: &Conductor, limit: i64) -> Result<(), RemoteFailure> {
+    if c.backends.docker().is_none() {
+        return Ok(());
+    }
+    let mut conn = c.pool.acquire().await.map_err(storage)?;
+    let page = magnum_db::Page {
+        limit,
+        after_id: None,
+        sort_key: "updated_at",
+        descending: false,
+    };
+    let settled = containers::list(&mut conn, &Scope::all(), None, &page)
+        .await
+        .map_err(storage)?;
+    drop(conn);
+    for container in settled {
+        let uuid = container.uuid;
+        if let Err(e) = refresh(c, container).await {
+            tracing::warn!(container.uuid = %uuid, error = %e.message, "could not refresh the container's status");
+        }
+    }
+    Ok(())
+}
+
 /// Reads a container's status from its Engine and records it.
 async fn refresh(c: &Conductor, container: Container) -> Result<Container, RemoteFailure> {
     if container.status == ContainerStatus::Creating {
