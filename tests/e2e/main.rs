@@ -12,6 +12,7 @@ mod baymodels;
 mod bays;
 mod config;
 mod containers;
+mod devstack;
 mod faults;
 mod kube_bays;
 mod layout;
