@@ -13,6 +13,7 @@ mod baymodels;
 mod bays;
 mod config;
 mod containers;
+mod devstack;
 mod faults;
 mod hostile;
 mod keystone;
