@@ -135,6 +135,8 @@ impl Cli {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", &home)
             .env("LANG", "C.UTF-8")
+            // `cluster config` picks the shell syntax of its `export` line from $SHELL.
+            .env("SHELL", "/bin/bash")
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -899,4 +901,227 @@ async fn clients_openstacksdk_creates_lists_shows_and_deletes_templates_and_clus
     assert_eq!(out["clusters_after_delete"], json!([]));
     assert_eq!(out["templates_after_delete"], json!([]));
     drop_region(&ks, &region).await;
+}
+
+/// Spells a commit of issue 7 that is not on this branch yet: the command fails with the
+/// clear error our API gives today, recorded as a gap in doc/user-guide.md. Update the
+/// assertion (and the table) when certificates, credential rotation and nodegroup writes land.
+const NOT_SERVED: &str = "The resource could not be found. (HTTP 404)";
+const NO_METHOD: &str = "The method is not allowed for the requested URL. (HTTP 405)";
+
+#[tokio::test]
+async fn clients_cluster_paging_upgrade_rollback_and_config() {
+    let (_double, e2e) = kube_deployment(3, "").await;
+    e2e.wait_for_conductor().await;
+    let coe = Cli::v5_noauth(&e2e, "alice:demo");
+    let magnum = Cli::v4_noauth(&e2e, "alice:demo");
+    let dir = std::env::temp_dir().join(format!(
+        "magnum-e2e-clients-{}",
+        magnum_test_support::unique_suffix()
+    ));
+    let (v5_dir, v4_dir) = (dir.join("v5"), dir.join("v4"));
+    for d in [&v5_dir, &v4_dir] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let template = [
+        "--coe",
+        "kubernetes",
+        "--image",
+        "fcos",
+        "--external-network",
+        "public",
+    ];
+    coe.ok(&[&["cluster", "template", "create", "k8s"], &template[..]].concat())
+        .await;
+    let plain = coe
+        .json(
+            &[
+                &["cluster", "template", "create", "plain", "--tls-disabled"],
+                &template[..],
+            ]
+            .concat(),
+        )
+        .await;
+    coe.ok(&["cluster", "create", "apps", "--cluster-template", "k8s"])
+        .await;
+    coe.ok(&["cluster", "create", "open", "--cluster-template", "plain"])
+        .await;
+    wait_cluster(&e2e, "apps", "CREATE_COMPLETE").await;
+    wait_cluster(&e2e, "open", "CREATE_COMPLETE").await;
+
+    // Paging: one item per page without following `next`.
+    assert_eq!(
+        coe.json(&["cluster", "list", "--limit", "1"])
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        coe.json(&["cluster", "template", "list", "--limit", "1"])
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        rows(&magnum.ok(&["cluster-list", "--limit", "1"]).await).len(),
+        1
+    );
+    assert_eq!(
+        rows(&magnum.ok(&["cluster-template-list", "--limit", "1"]).await).len(),
+        1
+    );
+
+    // Upgrade to another template; updates with rollback.
+    let out = coe.ok(&["cluster", "upgrade", "apps", "plain"]).await;
+    assert!(
+        out.contains("Request to upgrade cluster apps has been accepted."),
+        "{out}"
+    );
+    wait_cluster(&e2e, "apps", "UPDATE_COMPLETE").await;
+    assert_eq!(
+        coe.json(&["cluster", "show", "apps"]).await["cluster_template_id"],
+        plain["uuid"]
+    );
+    let out = coe
+        .ok(&[
+            "cluster",
+            "update",
+            "--rollback",
+            "apps",
+            "--node-count",
+            "2",
+        ])
+        .await;
+    assert!(
+        out.contains("Request to update cluster apps has been accepted."),
+        "{out}"
+    );
+    wait_cluster(&e2e, "apps", "UPDATE_COMPLETE").await;
+    let out = magnum
+        .ok(&[
+            "cluster-update",
+            "--rollback",
+            "apps",
+            "replace",
+            "node_count=1",
+        ])
+        .await;
+    assert!(
+        out.contains("Request to update cluster apps has been accepted."),
+        "{out}"
+    );
+    wait_cluster(&e2e, "apps", "UPDATE_COMPLETE").await;
+    assert_eq!(
+        coe.json(&["cluster", "show", "apps"]).await["node_count"],
+        1
+    );
+
+    // A TLS-less cluster's kubeconfig needs only the cluster and its template.
+    let api = coe.json(&["cluster", "show", "open"]).await["api_address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (cli, args, d) in [
+        (&coe, vec!["cluster", "config", "open", "--dir"], &v5_dir),
+        (&magnum, vec!["cluster-config", "open", "--dir"], &v4_dir),
+    ] {
+        let d_str = d.to_str().unwrap();
+        let out = cli.ok(&[&args[..], &[d_str]].concat()).await;
+        assert!(
+            out.contains(&format!("export KUBECONFIG={d_str}/config")),
+            "{out}"
+        );
+        let config = std::fs::read_to_string(d.join("config")).unwrap();
+        assert!(config.contains(&format!("server: {api}")), "{config}");
+    }
+
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn clients_commands_not_served_yet_print_our_error() {
+    let (_double, e2e) = kube_deployment(1, "").await;
+    e2e.wait_for_conductor().await;
+    let coe = Cli::v5_noauth(&e2e, "alice:demo");
+    let magnum = Cli::v4_noauth(&e2e, "alice:demo");
+    let dir = std::env::temp_dir().join(format!(
+        "magnum-e2e-clients-{}",
+        magnum_test_support::unique_suffix()
+    ));
+    let tls_dir = dir.join("tls");
+    std::fs::create_dir_all(&tls_dir).unwrap();
+    let csr = dir.join("client.csr");
+    std::fs::write(
+        &csr,
+        "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n",
+    )
+    .unwrap();
+    let csr = csr.to_str().unwrap();
+    coe.ok(&[
+        "cluster",
+        "template",
+        "create",
+        "k8s",
+        "--coe",
+        "kubernetes",
+        "--image",
+        "fcos",
+        "--external-network",
+        "public",
+    ])
+    .await;
+    coe.ok(&["cluster", "create", "apps", "--cluster-template", "k8s"])
+        .await;
+    wait_cluster(&e2e, "apps", "CREATE_COMPLETE").await;
+
+    // Certificates, credential rotation and nodegroup writes are other commits of issue 7.
+    // `apps` has TLS, so its kubeconfig needs the CA too.
+    let tls_dir = tls_dir.to_str().unwrap();
+    for args in [
+        vec!["cluster", "config", "apps", "--dir", tls_dir],
+        vec!["ca", "show", "apps"],
+        vec!["ca", "sign", "apps", csr],
+        vec!["ca", "rotate", "apps"],
+    ] {
+        let out = coe.fails(&args).await;
+        assert!(out.contains(NOT_SERVED), "{args:?}: {out}");
+    }
+    let out = coe.ok(&["credential", "rotate", "apps"]).await;
+    assert!(
+        out.contains(&format!("Credential rotation failed: {NOT_SERVED}")),
+        "{out}"
+    );
+    for args in [
+        vec!["nodegroup", "create", "apps", "ng1", "--node-count", "1"],
+        vec![
+            "nodegroup",
+            "update",
+            "apps",
+            "default-worker",
+            "--min-nodes",
+            "1",
+        ],
+        vec!["nodegroup", "delete", "apps", "default-worker"],
+    ] {
+        let out = coe.fails(&args).await;
+        assert!(out.contains(NO_METHOD), "{args:?}: {out}");
+    }
+    for args in [
+        vec!["ca-show", "apps"],
+        // 4.11.0's ca-sign and ca-rotate take the cluster by option only.
+        vec!["ca-sign", "--cluster", "apps", "--csr", csr],
+        vec!["ca-rotate", "--cluster", "apps"],
+    ] {
+        let out = magnum.fails(&args).await;
+        assert!(
+            out.contains("ERROR: b'The resource could not be found. (HTTP 404)'"),
+            "{args:?}: {out}"
+        );
+    }
+
+    let _ = std::fs::remove_dir_all(dir);
 }
