@@ -441,6 +441,8 @@ async fn clients_v5_openstack_coe_drives_templates_clusters_nodegroups_quotas_an
         .await;
     assert_eq!(worker["role"], "worker");
     assert_eq!(worker["node_count"], 1);
+    let out = coe.fails(&["nodegroup", "show", "apps", "nope"]).await;
+    assert!(out.contains("Nodegroup nope could not be found."), "{out}");
     let masters = coe
         .json(&["nodegroup", "list", "apps", "--role", "master"])
         .await;
@@ -1110,7 +1112,15 @@ async fn clients_commands_not_served_yet_print_our_error() {
         let out = coe.fails(&args).await;
         assert!(out.contains(NO_METHOD), "{args:?}: {out}");
     }
+    let v4_tls_dir = dir.join("tls-v4");
+    std::fs::create_dir_all(&v4_tls_dir).unwrap();
     for args in [
+        vec![
+            "cluster-config",
+            "apps",
+            "--dir",
+            v4_tls_dir.to_str().unwrap(),
+        ],
         vec!["ca-show", "apps"],
         // 4.11.0's ca-sign and ca-rotate take the cluster by option only.
         vec!["ca-sign", "--cluster", "apps", "--csr", csr],
