@@ -1135,3 +1135,55 @@ async fn clients_commands_not_served_yet_print_our_error() {
 
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn clients_docker_bay_swarm_cluster_on_the_real_engines_through_both_clients() {
+    let e2e = crate::bays::docker_deployment().await;
+    let coe = Cli::v5_noauth(&e2e, "alice:demo");
+    let magnum = Cli::v4_noauth(&e2e, "alice:demo");
+    let ct = coe
+        .json(&[
+            "cluster",
+            "template",
+            "create",
+            "swarm",
+            "--coe",
+            "swarm",
+            "--image",
+            "magnum-test/busybox",
+            "--external-network",
+            "public",
+        ])
+        .await;
+    assert_eq!(ct["coe"], "swarm");
+    let out = magnum
+        .ok(&[
+            "cluster-create",
+            "hive",
+            "--cluster-template",
+            "swarm",
+            "--node-count",
+            "1",
+        ])
+        .await;
+    assert!(out.contains("Request to create cluster"), "{out}");
+    wait_cluster(&e2e, "hive", "CREATE_COMPLETE").await;
+    let shown = coe.json(&["cluster", "show", "hive"]).await;
+    assert_eq!(shown["cluster_template_id"], ct["uuid"]);
+    assert_eq!(shown["node_count"], 1);
+    let listed = rows(&magnum.ok(&["cluster-list"]).await);
+    assert_eq!(
+        (listed[0]["name"].as_str(), listed[0]["status"].as_str()),
+        ("hive", "CREATE_COMPLETE")
+    );
+    let groups = coe.json(&["nodegroup", "list", "hive"]).await;
+    assert!(
+        names(&groups).contains(&"default-worker".to_owned()),
+        "{groups}"
+    );
+    let out = coe.ok(&["cluster", "delete", "hive"]).await;
+    assert!(out.contains("Request to delete cluster hive"), "{out}");
+    wait_cluster_gone(&e2e, "hive").await;
+    coe.ok(&["cluster", "template", "delete", "swarm"]).await;
+    assert_eq!(coe.json(&["cluster", "template", "list"]).await, json!([]));
+}
