@@ -243,8 +243,13 @@ pub(crate) async fn delete<F: Family>(
                 status: StatusCode::BAD_REQUEST,
                 ..
             } => ApiError::BadRequest(format!(
-                "{} {ident} is referenced by one or multiple bays.",
-                family.kind()
+                "{} {ident} is referenced by one or multiple {}.",
+                family.kind(),
+                // Magnum's BayModelReferenced / ClusterTemplateReferenced.
+                match family {
+                    TemplateFamily::BayModels => "bays",
+                    TemplateFamily::ClusterTemplates => "clusters",
+                }
             )),
             other => other,
         })?;
