@@ -265,14 +265,14 @@ pub(crate) async fn create_on_engine(c: &Conductor, uuid: Uuid) {
             .create_container(&endpoint, &spec)
             .await
             .map_err(engine_failure)?;
-        Ok::<_, RemoteFailure>((host, id))
+        Ok::<_, RemoteFailure>((host, id, endpoint))
     }
     .await;
     let Ok(mut conn) = c.pool.acquire().await else {
         return;
     };
     let written = match &result {
-        Ok((host, id)) => {
+        Ok((host, id, _)) => {
             containers::created(
                 &mut conn,
                 uuid,
@@ -302,7 +302,20 @@ pub(crate) async fn create_on_engine(c: &Conductor, uuid: Uuid) {
             tracing::info!(container.uuid = %uuid, ok = result.is_ok(), "container create finished")
         }
         Ok(false) => {
-            tracing::warn!(container.uuid = %uuid, "container create was taken over or removed")
+            // Deleted while the Engine create ran (the delete saw no host yet): the container
+            // just made belongs to nobody, so it goes too. Taken over by another conductor
+            // instead (the row is still there): that one adopts it.
+            let gone = containers::find(&mut conn, &Scope::all(), Key::Uuid(uuid))
+                .await
+                .is_ok_and(|rows| rows.is_empty());
+            if let (true, Ok((_, _, endpoint)), Ok(docker)) = (gone, &result, docker_driver(c)) {
+                tracing::info!(container.uuid = %uuid, "removing the Engine container of a container deleted while it was created");
+                if let Err(e) = docker.remove(endpoint, uuid, true).await {
+                    tracing::warn!(container.uuid = %uuid, error = %e, "could not remove the orphaned Engine container");
+                }
+            } else {
+                tracing::warn!(container.uuid = %uuid, "container create was taken over or removed");
+            }
         }
         Err(e) => {
             tracing::warn!(container.uuid = %uuid, error = %e, "could not record the container create")
@@ -333,6 +346,37 @@ pub(crate) async fn reconcile(c: &Conductor, limit: i64) -> Result<(), RemoteFai
         let uuid = container.uuid;
         if let Err(e) = refresh(c, container).await {
             tracing::warn!(container.uuid = %uuid, error = %e.message, "could not refresh the container's status");
+        }
+    }
+    remove_orphans(c).await
+}
+
+/// Removes Engine containers of this deployment's bays that have no record: a record is written
+/// before its Engine container, so such a container's record was deleted while its create ran
+/// on a conductor that died. Containers of bays this database does not know (another deployment
+/// sharing the Engines) are left alone.
+async fn remove_orphans(c: &Conductor) -> Result<(), RemoteFailure> {
+    let docker = docker_driver(c)?;
+    for endpoint in docker.endpoints() {
+        let Ok(found) = docker.magnum_containers(endpoint).await else {
+            continue; // an Engine that does not answer is looked at next pass
+        };
+        let mut conn = c.pool.acquire().await.map_err(storage)?;
+        for (uuid, bay) in found {
+            let known_bay = !bays::find(&mut conn, &Scope::all(), bays::Key::Uuid(bay))
+                .await
+                .map_err(storage)?
+                .is_empty();
+            let recorded = !containers::find(&mut conn, &Scope::all(), Key::Uuid(uuid))
+                .await
+                .map_err(storage)?
+                .is_empty();
+            if known_bay && !recorded {
+                tracing::info!(container.uuid = %uuid, endpoint, "removing an Engine container whose record is gone");
+                if let Err(e) = docker.remove(endpoint, uuid, true).await {
+                    tracing::warn!(container.uuid = %uuid, error = %e, "could not remove an orphaned Engine container");
+                }
+            }
         }
     }
     Ok(())

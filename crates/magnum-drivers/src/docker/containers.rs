@@ -312,6 +312,33 @@ impl DockerDriver {
         }))
     }
 
+    /// Every Magnum container on the Engine at `endpoint`: its uuid ([`CONTAINER_LABEL`]) and
+    /// the bay it belongs to ([`crate::BAY_LABEL`]), for the reconciler to find orphans.
+    pub async fn magnum_containers(
+        &self,
+        endpoint: &str,
+    ) -> Result<Vec<(Uuid, Uuid)>, DriverError> {
+        let engine = self.engine(endpoint)?;
+        let docker = engine.docker().await?;
+        let filters = HashMap::from([("label", vec![CONTAINER_LABEL.to_owned()])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let found = engine
+            .run("container list", docker.list_containers(Some(options)))
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|c| {
+                let labels = c.labels?;
+                let uuid = Uuid::try_parse(labels.get(CONTAINER_LABEL)?).ok()?;
+                let bay = Uuid::try_parse(labels.get(crate::BAY_LABEL)?).ok()?;
+                Some((uuid, bay))
+            })
+            .collect())
+    }
+
     /// The container's status: [`ContainerStatus::Unknown`] when its host does not answer (or is
     /// not configured), [`ContainerStatus::Error`] when the host answers without it.
     pub async fn status(&self, endpoint: &str, uuid: Uuid) -> ContainerStatus {
