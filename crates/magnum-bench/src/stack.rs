@@ -49,7 +49,7 @@ pub(crate) fn amqp_url() -> String {
 pub(crate) async fn ensure_services(with_docker: bool) -> anyhow::Result<bool> {
     let docker_was_up = with_docker && docker_answers().await;
     let mut script = String::from(
-        "set -euo pipefail; source scripts/lib/services.sh; ensure_postgres; ensure_rabbitmq\n",
+        "exec 1>&2; set -euo pipefail; source scripts/lib/services.sh; ensure_postgres; ensure_rabbitmq\n",
     );
     if with_docker {
         script.push_str(&format!(
