@@ -151,11 +151,16 @@ pub fn request(
 
 /// Builds a final reply: exactly one of a result and a failure.
 pub fn reply(msg_id: &str, outcome: &Result<Value, RemoteFailure>) -> Map<String, Value> {
+    reply_owned(msg_id, outcome.clone())
+}
+
+/// [`reply`] consuming the outcome, so a large result (a list) is moved, not copied.
+pub fn reply_owned(msg_id: &str, outcome: Result<Value, RemoteFailure>) -> Map<String, Value> {
     let (result, failure) = match outcome {
-        Ok(result) => (result.clone(), Value::Null),
+        Ok(result) => (result, Value::Null),
         Err(failure) => (
             Value::Null,
-            json!(serde_json::to_string(failure).unwrap_or_default()),
+            json!(serde_json::to_string(&failure).unwrap_or_default()),
         ),
     };
     let mut inner = Map::new();

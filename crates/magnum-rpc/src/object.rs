@@ -74,11 +74,9 @@ impl<T: VersionedObject> Primitive<T> {
                 ));
             }
         }
-        let data = value
-            .get("magnum_object.data")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let data = serde_json::from_value(data)
+        // Deserialized from the borrowed value: a list reply holds up to `max_limit` objects,
+        // and copying each one first was a large share of the API's CPU (doc/benchmarks.md).
+        let data = T::deserialize(value.get("magnum_object.data").unwrap_or(&Value::Null))
             .map_err(|e| RemoteFailure::type_error(format!("bad {} primitive: {e}", T::NAME)))?;
         let changes = value
             .get("magnum_object.changes")

@@ -345,7 +345,7 @@ async fn handle<D: Dispatch>(
                 state,
                 publisher,
                 reply_q,
-                &envelope::reply(msg_id, &outcome),
+                &envelope::reply_owned(msg_id, outcome),
             )
             .await;
         }
