@@ -21,6 +21,10 @@ if [[ -n ${_MAGNUM_CLIENTS_SH:-} ]]; then
 fi
 _MAGNUM_CLIENTS_SH=1
 
+# _svc_python and the apt helpers.
+# shellcheck source=scripts/lib/services.sh
+source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
+
 _MAGNUM_CL_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 MAGNUM_CLIENTS_V5_PACKAGES=(
@@ -50,31 +54,6 @@ _cl_fail() {
     return 1
 }
 
-# A Python 3 with venv (Debian 12's python3 is 3.11); installs python3-venv when missing.
-_cl_python() {
-    local py
-    for py in python3.11 python3; do
-        if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
-            echo "$py"
-            return 0
-        fi
-    done
-    if command -v apt-get >/dev/null 2>&1; then
-        _cl_say "installing python3-venv"
-        if ((EUID == 0)); then
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv >/dev/null 2>&1 ||
-                { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv >/dev/null 2>&1; }
-        else
-            sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv >/dev/null 2>&1
-        fi
-        if python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-            echo python3
-            return 0
-        fi
-    fi
-    return 1
-}
-
 # _cl_ensure_venv DIR COMMAND PACKAGE…: a virtualenv in DIR holding the packages, with
 # bin/COMMAND runnable.
 _cl_ensure_venv() {
@@ -86,7 +65,7 @@ _cl_ensure_venv() {
     fi
     local py log=$venv.install.log
     mkdir -p "$MAGNUM_CLIENTS_HOME" || return 1
-    py=$(_cl_python) || { _cl_fail "no Python 3 with venv for the clients"; return 1; }
+    py=$(_svc_python) || { _cl_fail "no Python 3 with venv for the clients"; return 1; }
     _cl_say "installing $want into $venv (log: $log)"
     rm -rf "$venv"
     {

@@ -32,6 +32,10 @@ if [[ -n ${_MAGNUM_KEYSTONE_SH:-} ]]; then
 fi
 _MAGNUM_KEYSTONE_SH=1
 
+# _svc_python and the apt helpers.
+# shellcheck source=scripts/lib/services.sh
+source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
+
 _MAGNUM_KS_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 KEYSTONE_VERSION=30.0.0
@@ -71,31 +75,6 @@ _ks_answers() {
         "$1" >/dev/null 2>&1
 }
 
-# A Python 3.11 (or newer 3.x) with venv; Debian 12's python3 is 3.11.
-_ks_python() {
-    local py
-    for py in python3.11 python3; do
-        if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
-            echo "$py"
-            return 0
-        fi
-    done
-    if command -v apt-get >/dev/null 2>&1; then
-        _ks_say "installing python3-venv"
-        if ((EUID == 0)); then
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv >/dev/null 2>&1 ||
-                { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv >/dev/null 2>&1; }
-        else
-            sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv >/dev/null 2>&1
-        fi
-        if python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-            echo python3
-            return 0
-        fi
-    fi
-    return 1
-}
-
 _ks_ensure_venv() {
     local marker=$MAGNUM_KEYSTONE_VENV/.magnum-installed
     local packages=("keystone==$KEYSTONE_VERSION" "gunicorn==$GUNICORN_VERSION")
@@ -105,7 +84,7 @@ _ks_ensure_venv() {
     fi
     local py log=$MAGNUM_KEYSTONE_HOME/install.log
     mkdir -p "$MAGNUM_KEYSTONE_HOME" || return 1
-    py=$(_ks_python) || { _ks_fail "no Python 3 with venv for Keystone"; return 1; }
+    py=$(_svc_python) || { _ks_fail "no Python 3 with venv for Keystone"; return 1; }
     _ks_say "installing Keystone $KEYSTONE_VERSION into $MAGNUM_KEYSTONE_VENV (log: $log)"
     {
         "$py" -m venv "$MAGNUM_KEYSTONE_VENV" &&

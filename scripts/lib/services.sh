@@ -135,6 +135,24 @@ _svc_apt_install() {
     fi
 }
 
+# _svc_python: prints a Python 3 that has venv (Debian 12's python3 is 3.11),
+# installing python3-venv when it is missing. Used by keystone.sh and clients.sh.
+_svc_python() {
+    local py
+    for py in python3.11 python3; do
+        if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+            echo "$py"
+            return 0
+        fi
+    done
+    _svc_apt_install python3 python3-venv >&2 || return 1
+    if python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        echo python3
+        return 0
+    fi
+    return 1
+}
+
 # --------------------------------------------------------------------------
 # PostgreSQL
 
