@@ -11,6 +11,7 @@ mod api_core;
 mod bad_input;
 mod baymodels;
 mod bays;
+mod certificates;
 mod clients;
 mod config;
 mod containers;

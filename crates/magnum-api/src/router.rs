@@ -3,6 +3,7 @@
 use crate::handlers::admin;
 use crate::handlers::baymodels::{self, BayModels, ClusterTemplates};
 use crate::handlers::bays::{self, Bays, Clusters};
+use crate::handlers::certificates;
 use crate::handlers::containers;
 use crate::handlers::versions;
 use crate::handlers::workloads::{self, Pods, Rcs, Services};
@@ -10,7 +11,7 @@ use crate::middleware;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use magnum_rpc::workloads::WorkloadObject;
 
 /// The routes of one Kubernetes object kind: `/v1/pods`, `/v1/services` or `/v1/rcs`, each
@@ -108,6 +109,15 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
         .merge(workload_routes::<Pods>())
         .merge(workload_routes::<Services>())
         .merge(workload_routes::<Rcs>())
+        .route("/v1/certificates", post(certificates::create))
+        .route(
+            "/v1/certificates/{ident}",
+            get(certificates::show).patch(certificates::rotate_ca),
+        )
+        .route(
+            "/v1/credentials/{ident}",
+            patch(certificates::rotate_credentials),
+        )
         .route("/v1/mservices", get(admin::list_services))
         .route(
             "/v1/quotas",

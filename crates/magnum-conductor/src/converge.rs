@@ -83,7 +83,8 @@ async fn hold_lease(c: &Conductor, bay: Uuid, op_id: Uuid) {
     }
 }
 
-fn target(bay: &Bay, nodes_to_remove: Vec<String>) -> BayTarget {
+/// What the driver is asked to make of `bay`.
+pub(crate) fn target(bay: &Bay, nodes_to_remove: Vec<String>) -> BayTarget {
     BayTarget {
         uuid: bay.uuid,
         project_id: bay.project_id.clone(),

@@ -222,6 +222,7 @@ impl Dispatch for Handlers {
                 handlers::containers::rename(c, &ctx, change.uuid, &change.name).await
             }
             Call::Workload(kind, call) => handlers::workloads::serve(c, &ctx, kind, call).await,
+            Call::Certificate(call) => handlers::certificates::serve(c, &ctx, call).await,
             Call::BayConverge(work) => {
                 let op = BayOp::parse(&work.op);
                 let op_id = Uuid::try_parse(&work.op_id);

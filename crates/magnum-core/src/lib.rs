@@ -3,6 +3,7 @@
 
 pub mod bay;
 pub mod baymodel;
+pub mod certificate;
 pub mod container;
 pub mod error;
 pub mod fields;

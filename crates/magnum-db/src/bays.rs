@@ -629,3 +629,34 @@ pub async fn settled(conn: &mut PgConnection, limit: i64) -> Result<Vec<Uuid>, E
     .fetch_all(conn)
     .await?)
 }
+
+/// The bay's credential generation (see migration 0005); `None`: no such bay.
+pub async fn credential_generation(
+    conn: &mut PgConnection,
+    uuid: Uuid,
+) -> Result<Option<i32>, Error> {
+    Ok(sqlx::query_scalar!(
+        "SELECT credential_generation FROM bay WHERE uuid = $1",
+        uuid
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Moves the bay from credential generation `from` to `from + 1`; `false` when it is no longer
+/// at `from` (another rotation won) or is gone.
+pub async fn advance_credential_generation(
+    conn: &mut PgConnection,
+    uuid: Uuid,
+    from: i32,
+) -> Result<bool, Error> {
+    let done = sqlx::query!(
+        "UPDATE bay SET credential_generation = credential_generation + 1, updated_at = now() \
+         WHERE uuid = $1 AND credential_generation = $2",
+        uuid,
+        from
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

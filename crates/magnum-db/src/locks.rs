@@ -22,3 +22,12 @@ pub async fn try_lock(tx: &mut PgConnection, uuid: Uuid) -> Result<bool, Error> 
     .fetch_one(tx)
     .await?)
 }
+
+/// Waits for the action lock of `uuid`, held until the end of the transaction `tx` is in
+/// (`pg_advisory_xact_lock`): for short actions that should queue rather than fail.
+pub async fn lock(tx: &mut PgConnection, uuid: Uuid) -> Result<(), Error> {
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", key(uuid))
+        .execute(tx)
+        .await?;
+    Ok(())
+}

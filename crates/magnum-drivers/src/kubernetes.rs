@@ -19,6 +19,7 @@
 //! server-side apply.
 
 mod api;
+mod credentials;
 mod nodes;
 mod objects;
 mod workloads;
@@ -28,6 +29,9 @@ pub use workloads::{
     workload_field_manager,
 };
 
+pub use credentials::CERTIFICATES_BINDING;
+
+use crate::credentials::{ClientCa, certificates_pem};
 use crate::{BAY_LABEL, BayDriver, BayTarget, DriverError, Observed};
 use k8s_openapi::api::core::v1::{Namespace, PodSpec, Taint, Toleration};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -36,6 +40,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -71,6 +76,15 @@ pub struct KubernetesConfig {
     /// Seconds any one Kubernetes API call may take before it counts as unreachable.
     #[serde(deserialize_with = "magnum_config::lenient")]
     pub api_timeout: u64,
+    /// PEM certificate of the CA that signs bay users' client certificates; the cluster's API
+    /// server must trust it for client authentication (`--client-ca-file`). Unset: no
+    /// certificates are signed.
+    pub client_ca_cert: Option<PathBuf>,
+    /// Its PKCS#8 PEM private key.
+    pub client_ca_key: Option<PathBuf>,
+    /// Days a signed client certificate stays valid.
+    #[serde(deserialize_with = "magnum_config::lenient")]
+    pub client_cert_validity_days: u32,
 }
 
 impl Default for KubernetesConfig {
@@ -81,6 +95,9 @@ impl Default for KubernetesConfig {
             in_cluster: false,
             node_pool_selector: "magnum.openstack.org/pool=true".into(),
             api_timeout: 20,
+            client_ca_cert: None,
+            client_ca_key: None,
+            client_cert_validity_days: 365,
         }
     }
 }
@@ -90,6 +107,21 @@ impl KubernetesConfig {
     pub fn api_timeout(&self) -> Duration {
         Duration::from_secs(self.api_timeout.max(1))
     }
+
+    /// The client CA, when both of its files are set.
+    pub fn client_ca(&self) -> Result<Option<ClientCa>, DriverError> {
+        let set = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+        match (set(&self.client_ca_cert), set(&self.client_ca_key)) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => {
+                let days = u64::from(self.client_cert_validity_days.max(1));
+                ClientCa::load(&cert, &key, Duration::from_secs(days * 86_400)).map(Some)
+            }
+            _ => Err(DriverError::NotConfigured(
+                "[kubernetes] client_ca_cert and client_ca_key must be set together.".into(),
+            )),
+        }
+    }
 }
 
 /// The bay driver for COE `kubernetes`. Cheap to clone (the client is shared).
@@ -97,6 +129,10 @@ impl KubernetesConfig {
 pub struct KubernetesDriver {
     client: kube::Client,
     api_address: Option<String>,
+    /// PEM of the CA the cluster's serving certificate chains to (from the kubeconfig).
+    cluster_ca: Option<String>,
+    /// Signs bay users' client certificates.
+    client_ca: Option<Arc<ClientCa>>,
     pool_selector: String,
     timeout: Duration,
 }
@@ -105,6 +141,8 @@ impl std::fmt::Debug for KubernetesDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubernetesDriver")
             .field("api_address", &self.api_address)
+            .field("cluster_ca", &self.cluster_ca.is_some())
+            .field("client_ca", &self.client_ca)
             .field("pool_selector", &self.pool_selector)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -234,10 +272,18 @@ impl KubernetesDriver {
             .to_string()
             .trim_end_matches('/')
             .to_owned();
+        let cluster_ca = config
+            .root_cert
+            .as_deref()
+            .filter(|certs| !certs.is_empty())
+            .map(certificates_pem);
         let client = kube::Client::try_from(config).map_err(|e| {
             DriverError::NotConfigured(format!("[kubernetes] cannot build a client: {e}"))
         })?;
-        Ok(Self::from_client(client, cfg).with_api_address(address))
+        let mut driver = Self::from_client(client, cfg).with_api_address(address);
+        driver.cluster_ca = cluster_ca;
+        driver.client_ca = cfg.client_ca()?.map(Arc::new);
+        Ok(driver)
     }
 
     /// Builds the driver around an existing client (tests). The client does not reveal its
@@ -246,6 +292,8 @@ impl KubernetesDriver {
         KubernetesDriver {
             client,
             api_address: None,
+            cluster_ca: None,
+            client_ca: None,
             pool_selector: cfg.node_pool_selector.clone(),
             timeout: cfg.api_timeout(),
         }
@@ -255,6 +303,18 @@ impl KubernetesDriver {
     #[must_use]
     pub fn with_api_address(mut self, address: impl Into<String>) -> Self {
         self.api_address = Some(address.into());
+        self
+    }
+
+    /// Sets the cluster CA (PEM) and the client CA (tests, which build the client themselves).
+    #[must_use]
+    pub fn with_certificate_authorities(
+        mut self,
+        cluster_ca: Option<String>,
+        client_ca: Option<ClientCa>,
+    ) -> Self {
+        self.cluster_ca = cluster_ca;
+        self.client_ca = client_ca.map(Arc::new);
         self
     }
 
@@ -393,6 +453,7 @@ mod tests {
                 in_cluster: false,
                 node_pool_selector: "pool in (magnum)".into(),
                 api_timeout: 5,
+                ..KubernetesConfig::default()
             }
         );
         let empty: File = magnum_config::parse_str("[kubernetes]\n").expect("parses");

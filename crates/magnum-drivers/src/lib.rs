@@ -6,6 +6,7 @@
 //! Nodes are claimed in the backend itself (a label and taint on a Kubernetes Node, a labelled
 //! claim volume on a Docker Engine), so two conductors can never hand one machine to two bays.
 
+pub mod credentials;
 pub mod docker;
 pub mod kubernetes;
 

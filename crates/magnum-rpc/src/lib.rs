@@ -4,6 +4,7 @@
 //! Messages use oslo.messaging's RabbitMQ wire format so Python peers can talk to us.
 
 pub mod admin;
+pub mod certificates;
 pub mod client;
 pub mod config;
 pub mod context;

@@ -2,12 +2,14 @@
 //! that introduced it and its reply, for callers; and [`Call`], the decoded request, for servers.
 
 use crate::admin::AdminCall;
+use crate::certificates::CertificateCall;
 use crate::failure::{RemoteFailure, RpcError};
 use crate::object::{Primitive, VersionedObject};
 use crate::version::{RPC_API_VERSION, Version};
 use crate::workloads::{PodObject, RcObject, ServiceObject, WorkloadCall};
 use magnum_core::bay::{Bay, BaySpec};
 use magnum_core::baymodel::{BayModel, BayModelSpec};
+use magnum_core::certificate::Certificate;
 use magnum_core::container::{Container, ContainerSpec};
 use magnum_core::manifest::WorkloadKind;
 use magnum_core::node::Node;
@@ -69,6 +71,10 @@ pub const METHODS: &[(&str, Version)] = &[
     ("rc_create", Version::new(1, 0)),
     ("rc_update", Version::new(1, 0)),
     ("rc_delete", Version::new(1, 0)),
+    ("sign_certificate", Version::new(1, 0)),
+    ("get_ca_certificate", Version::new(1, 0)),
+    ("rotate_ca_certificate", Version::new(1, 0)),
+    ("credential_rotate", Version::new(1, 0)),
 ];
 
 impl VersionedObject for BayModel {
@@ -109,6 +115,7 @@ pub fn object_versions() -> BTreeMap<String, String> {
         (MagnumService::NAME, MagnumService::VERSION),
         (Quota::NAME, Quota::VERSION),
         (Stats::NAME, Stats::VERSION),
+        (Certificate::NAME, Certificate::VERSION),
     ]
     .into_iter()
     .map(|(name, version)| (name.to_owned(), version.to_string()))
@@ -925,6 +932,8 @@ pub enum Call {
     Admin(AdminCall),
     /// `pod_*`, `service_*` and `rc_*` (see [`crate::workloads`]).
     Workload(WorkloadKind, WorkloadCall),
+    /// Certificates and credential rotation (see [`crate::certificates`]).
+    Certificate(CertificateCall),
 }
 
 #[derive(Deserialize)]
@@ -1048,6 +1057,9 @@ impl Call {
         }
         if let Some(decoded) = crate::workloads::decode(method, args.clone()) {
             return decoded.map(|(kind, call)| Call::Workload(kind, call));
+        }
+        if let Some(decoded) = crate::certificates::decode(method, &args) {
+            return decoded.map(Call::Certificate);
         }
         let args = Value::Object(args);
         let parse = |what: &str| {

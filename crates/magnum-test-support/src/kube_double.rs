@@ -60,6 +60,7 @@ pub const GIT_VERSION: &str = store::GIT_VERSION;
 #[derive(Debug)]
 pub struct KubeDouble {
     address: SocketAddr,
+    serving_ca: crate::TestCa,
     shared: Arc<Shared>,
     server: JoinHandle<()>,
 }
@@ -89,6 +90,7 @@ impl KubeDouble {
         });
         KubeDouble {
             address,
+            serving_ca: crate::TestCa::generate("kube-double serving CA"),
             shared,
             server,
         }
@@ -116,14 +118,24 @@ impl KubeDouble {
         kube::Client::try_from(self.config()).expect("kube client for the double")
     }
 
+    /// The cluster CA [`KubeDouble::kubeconfig`] names (`certificate-authority-data`), as a
+    /// real cluster's kubeconfig does. The double itself serves plain HTTP, so nothing verifies
+    /// against it; it stands for the CA a tenant's kubeconfig must trust.
+    pub fn serving_ca_pem(&self) -> &str {
+        &self.serving_ca.cert_pem
+    }
+
     /// A kubeconfig (YAML) whose one context, `magnum-double`, points at the double without
-    /// credentials: for code that reads `[kubernetes] kubeconfig`, such as the conductor binary.
+    /// credentials, naming [`KubeDouble::serving_ca_pem`] as the cluster's CA: for code that
+    /// reads `[kubernetes] kubeconfig`, such as the conductor binary.
     pub fn kubeconfig(&self) -> String {
+        use base64::Engine as _;
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.serving_ca.cert_pem);
         format!(
             "apiVersion: v1\n\
              kind: Config\n\
              clusters:\n\
-             - name: magnum-double\n  cluster:\n    server: {url}\n\
+             - name: magnum-double\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\n\
              contexts:\n\
              - name: magnum-double\n  context:\n    cluster: magnum-double\n    user: magnum-double\n\
              current-context: magnum-double\n\

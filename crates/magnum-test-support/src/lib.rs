@@ -5,9 +5,11 @@
 mod deployment;
 pub mod keystone;
 pub mod kube_double;
+pub mod tls;
 
 pub use deployment::{Deployment, DeploymentBuilder, Reply, binary};
 pub use keystone::TestKeystone;
+pub use tls::TestCa;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@
 pub(crate) mod admin;
 pub(crate) mod baymodels;
 pub(crate) mod bays;
+pub(crate) mod certificates;
 pub(crate) mod containers;
 pub(crate) mod nodes;
 pub(crate) mod workloads;
