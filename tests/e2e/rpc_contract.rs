@@ -426,6 +426,44 @@ async fn baymodel_methods_store_read_update_and_delete_on_the_wire() {
 }
 
 #[tokio::test]
+async fn certificate_calls_for_an_unknown_bay_are_typed_failures() {
+    let e2e = Deployment::builder().without_api().start().await;
+    let mut amqp = RawCaller::new(&e2e).await;
+    let bay = json!({"magnum_object.name": "Bay", "magnum_object.namespace": "magnum",
+        "magnum_object.version": "1.0",
+        "magnum_object.data": {"uuid": "5d1c7b0e-3f6a-4c2d-9e8b-1a2b3c4d5e6f"}});
+    let certificate = json!({"magnum_object.name": "Certificate",
+        "magnum_object.namespace": "magnum", "magnum_object.version": "1.0",
+        "magnum_object.data": {"project_id": "demo", "user_id": "alice",
+            "bay_uuid": "5d1c7b0e-3f6a-4c2d-9e8b-1a2b3c4d5e6f", "csr": "x", "pem": null}});
+    for (method, args) in [
+        (
+            "get_ca_certificate",
+            json!({"bay": bay, "ca_cert_type": "kubernetes"}),
+        ),
+        (
+            "sign_certificate",
+            json!({"bay": bay, "certificate": certificate}),
+        ),
+        ("rotate_ca_certificate", json!({"bay": bay})),
+        ("credential_rotate", json!({"bay": bay})),
+    ] {
+        let reply = amqp.call(method, Some("1.0"), args).await;
+        assert_eq!(failure(&reply)["class"], "BayNotFound", "{method}: {reply}");
+        golden(method, "not_found", &reply);
+    }
+    let reply = amqp
+        .call(
+            "credential_rotate",
+            Some("1.0"),
+            json!({"bay": bay, "force": true}),
+        )
+        .await;
+    assert_eq!(failure(&reply)["class"], "TypeError", "{reply}");
+    golden("credential_rotate", "unexpected_argument", &reply);
+}
+
+#[tokio::test]
 async fn a_duplicate_unique_id_is_handled_once() {
     let e2e = Deployment::builder().without_api().start().await;
     let mut amqp = RawCaller::new(&e2e).await;
@@ -476,6 +514,7 @@ mod requests {
     use super::golden;
     use magnum_core::bay::BaySpec;
     use magnum_core::baymodel::{BayModel, BayModelSpec};
+    use magnum_core::certificate::Certificate;
     use magnum_core::quota::Quota;
     use magnum_core::service::MagnumService;
     use magnum_core::workload::Workload;
@@ -483,6 +522,9 @@ mod requests {
     use magnum_rpc::RequestContext;
     use magnum_rpc::admin::{
         CreateQuota, DeleteQuota, GetClusterStats, GetQuota, QuotaKey, UpdateQuota,
+    };
+    use magnum_rpc::certificates::{
+        CredentialRotate, GetCaCertificate, RotateCaCertificate, SignCertificate,
     };
     use magnum_rpc::envelope;
     use magnum_rpc::methods::{
@@ -741,6 +783,33 @@ mod requests {
             },
             "container_save",
         );
+        let request = Certificate {
+            project_id: "8a3c2f1e0d9b4c7a6e5f4d3c2b1a0f9e".into(),
+            user_id: "1b2c3d4e5f6a4b7c8d9e0f1a2b3c4d5e".into(),
+            bay_uuid: BAY,
+            csr: Some(
+                "-----BEGIN CERTIFICATE REQUEST-----\nMIIC\n-----END CERTIFICATE REQUEST-----\n"
+                    .into(),
+            ),
+            pem: None,
+            ca_cert_type: None,
+        };
+        pin(
+            &SignCertificate {
+                bay: BAY,
+                certificate: request,
+            },
+            "default",
+        );
+        pin(
+            &GetCaCertificate {
+                bay: BAY,
+                ca_cert_type: Some("kubernetes".into()),
+            },
+            "default",
+        );
+        pin(&RotateCaCertificate { bay: BAY }, "default");
+        pin(&CredentialRotate { bay: BAY }, "default");
         pin(
             &ListObjects::<MagnumService>::new(ListQuery::default()),
             "magnumservice_list",
