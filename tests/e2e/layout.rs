@@ -61,3 +61,16 @@ fn magnum_api_links_no_database_or_backend_crate() {
             .any(|l| l.starts_with("sqlx "))
     );
 }
+
+/// The version of the newest migration: the number its file name starts with
+/// (`migrations/0005_….sql` → 5), what `magnum-conductor db version` prints once it ran.
+pub(crate) fn latest_migration() -> u64 {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
+        .unwrap()
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.split('_').next()?.parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
