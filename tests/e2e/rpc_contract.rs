@@ -464,6 +464,49 @@ async fn certificate_calls_for_an_unknown_bay_are_typed_failures() {
 }
 
 #[tokio::test]
+async fn a_container_exec_redelivered_to_another_conductor_does_not_run_again() {
+    let mut e2e = Deployment::builder().without_api().start().await;
+    let mut amqp = RawCaller::new(&e2e).await;
+    let unique_id = uuid::Uuid::new_v4().simple().to_string();
+    let reply_q = amqp.reply_q.clone();
+    let exec = |msg_id: &str| {
+        json!({
+            "method": "container_exec", "version": "1.0",
+            "args": {"container_uuid": "c2f4a6b8-1d3e-4f50-8a7b-9c0d1e2f3a4b", "command": "id"},
+            "_msg_id": msg_id, "_reply_q": reply_q, "_timeout": null,
+            "_unique_id": unique_id,
+            "_context_request_id": "req-6f1d3b2e-8c4a-4f0b-9d7e-2a1c5b8e9f30",
+            "_context_user_id": "alice", "_context_project_id": "demo",
+            "_context_roles": ["member"], "_context_is_admin": false
+        })
+    };
+    amqp.publish(&exec("first")).await;
+    let first = amqp
+        .next_reply(Duration::from_secs(20))
+        .await
+        .expect("a reply");
+    assert_eq!(failure(&first)["class"], "ContainerNotFound", "{first}");
+
+    // The conductor that ran it is gone; a fresh one (no memory of the id) gets the copy.
+    e2e.stop_conductor(0).await;
+    e2e.start_conductor();
+    amqp.publish(&exec("copy")).await;
+    let copy = amqp
+        .next_reply(Duration::from_secs(30))
+        .await
+        .expect("a reply");
+    assert_eq!(copy["_msg_id"], "copy");
+    assert_eq!(failure(&copy)["class"], "Conflict", "{copy}");
+    assert_eq!(
+        e2e.sql(&format!(
+            "SELECT method FROM rpc_dedupe WHERE unique_id = '{unique_id}'"
+        ))
+        .await,
+        vec![Some("container_exec".to_owned())]
+    );
+}
+
+#[tokio::test]
 async fn a_duplicate_unique_id_is_handled_once() {
     let e2e = Deployment::builder().without_api().start().await;
     let mut amqp = RawCaller::new(&e2e).await;

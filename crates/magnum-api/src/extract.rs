@@ -67,6 +67,7 @@ impl Auth {
             is_admin: self.creds.is_admin,
             all_tenants: all_tenants && self.creds.is_admin,
             auth_url: None,
+            message_id: None,
         }
     }
 }

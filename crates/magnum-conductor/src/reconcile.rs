@@ -84,6 +84,8 @@ pub(crate) async fn pass(c: &Arc<Conductor>) -> Result<(), magnum_db::Error> {
             async move { crate::handlers::containers::create_on_engine(&worker, uuid).await },
         );
     }
+    // Redelivery happens within minutes; a day of exec ids is plenty (spec/rpc.md §8.2).
+    magnum_db::dedupe::purge(&mut conn, 24).await?;
     let settled = bays::settled(&mut conn, BATCH).await?;
     drop(conn);
     // Least recently written first, so every container's turn comes.

@@ -4,6 +4,7 @@
 pub mod baymodels;
 pub mod bays;
 pub mod containers;
+pub mod dedupe;
 mod error;
 pub mod locks;
 pub mod nodes;

@@ -31,6 +31,10 @@ pub struct RequestContext {
     pub all_tenants: bool,
     /// Keystone URL, informational.
     pub auth_url: Option<String>,
+    /// The `_unique_id` of the message that carried this context, set by the server for its
+    /// handlers (calls that must run once record it); never a context key on the wire.
+    #[serde(skip)]
+    pub message_id: Option<String>,
 }
 
 impl RequestContext {
@@ -115,6 +119,7 @@ impl RequestContext {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             auth_url: string(fields, "auth_url"),
+            message_id: None,
         }
     }
 

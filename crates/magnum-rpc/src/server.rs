@@ -370,7 +370,11 @@ async fn run<D: Dispatch>(
         request.args.clone(),
     )?;
     let started = std::time::Instant::now();
-    let work = tokio::time::timeout(budget, dispatcher.dispatch(request.context.clone(), call));
+    let context = RequestContext {
+        message_id: request.unique_id.clone(),
+        ..request.context.clone()
+    };
+    let work = tokio::time::timeout(budget, dispatcher.dispatch(context, call));
     let outcome = match (request.timeout, &request.msg_id, &request.reply_q) {
         (Some(every), Some(msg_id), Some(reply_q)) => {
             let beats = async {

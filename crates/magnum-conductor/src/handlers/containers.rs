@@ -588,6 +588,19 @@ pub(crate) async fn exec(
     if argv.is_empty() {
         return Err(RemoteFailure::invalid("The command is empty."));
     }
+    // A command runs once: a copy of the message, redelivered to this or another conductor
+    // after a crash, finds its id recorded and does not run it again (spec/rpc.md §8.2).
+    if let Some(id) = &ctx.message_id {
+        let mut conn = c.pool.acquire().await.map_err(storage)?;
+        if !magnum_db::dedupe::claim(&mut conn, id, "container_exec")
+            .await
+            .map_err(storage)?
+        {
+            return Err(RemoteFailure::conflict(
+                "This exec request was delivered before and is not run twice.",
+            ));
+        }
+    }
     let container = load(c, ctx, &Lookup::Uuid(uuid)).await?;
     let endpoint = endpoint_of(c, &container).await?;
     let (output, code) = docker_driver(c)?
