@@ -6,6 +6,7 @@ pub mod bays;
 pub mod containers;
 mod error;
 pub mod locks;
+pub mod nodegroups;
 pub mod nodes;
 pub mod paging;
 pub mod quotas;

@@ -47,6 +47,7 @@ fn bay(node_count: u32) -> BayTarget {
         node_count,
         labels: BTreeMap::new(),
         nodes_to_remove: Vec::new(),
+        groups: vec![],
     }
 }
 

@@ -32,6 +32,7 @@ fn bay(node_count: u32) -> BayTarget {
         node_count,
         labels: Default::default(),
         nodes_to_remove: vec![],
+        groups: vec![],
     }
 }
 
