@@ -5,6 +5,7 @@ pub(crate) mod admin;
 pub(crate) mod baymodels;
 pub(crate) mod bays;
 pub(crate) mod containers;
+pub(crate) mod nodegroups;
 pub(crate) mod versions;
 pub(crate) mod workloads;
 
