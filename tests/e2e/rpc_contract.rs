@@ -425,7 +425,7 @@ async fn baymodel_methods_store_read_update_and_delete_on_the_wire() {
     golden("baymodel_delete", "not_found", &again);
 }
 
-fn object(name: &str, version: &str, data: Value) -> Value {
+fn object(name: &str, version: &str, data: &Value) -> Value {
     json!({"magnum_object.name": name, "magnum_object.namespace": "magnum",
            "magnum_object.version": version, "magnum_object.data": data})
 }
@@ -500,7 +500,7 @@ async fn nodegroup_methods_create_update_and_delete_on_the_wire() {
         .call(
             "bay_create",
             Some("1.0"),
-            json!({"bay": object("Bay", "1.0", spec), "bay_create_timeout": 60}),
+            json!({"bay": object("Bay", "1.0", &spec), "bay_create_timeout": 60}),
         )
         .await;
     assert!(reply["failure"].is_null(), "{reply}");
@@ -514,7 +514,7 @@ async fn nodegroup_methods_create_update_and_delete_on_the_wire() {
         .call(
             "nodegroup_create",
             Some("1.0"),
-            json!({"bay_uuid": bay, "nodegroup": object("NodeGroup", "1.0", nodegroup.clone())}),
+            json!({"bay_uuid": bay, "nodegroup": object("NodeGroup", "1.0", &nodegroup)}),
         )
         .await;
     assert_eq!(created["result"]["magnum_object.name"], "NodeGroup");
@@ -530,7 +530,7 @@ async fn nodegroup_methods_create_update_and_delete_on_the_wire() {
         .call(
             "nodegroup_create",
             Some("1.0"),
-            json!({"bay_uuid": bay, "nodegroup": object("NodeGroup", "1.0", {
+            json!({"bay_uuid": bay, "nodegroup": object("NodeGroup", "1.0", &{
                 let mut d = nodegroup.clone();
                 d["uuid"] = json!("0d9c8b7a-6f5e-44d3-b2a1-908f7e6d5c4b");
                 d
@@ -544,7 +544,7 @@ async fn nodegroup_methods_create_update_and_delete_on_the_wire() {
             "nodegroup_create",
             Some("1.0"),
             json!({"bay_uuid": "00000000-0000-4000-8000-000000000404",
-                   "nodegroup": object("NodeGroup", "1.0", nodegroup.clone())}),
+                   "nodegroup": object("NodeGroup", "1.0", &nodegroup)}),
         )
         .await;
     assert_eq!(failure(&missing)["class"], "BayNotFound");
@@ -553,7 +553,7 @@ async fn nodegroup_methods_create_update_and_delete_on_the_wire() {
     let change = object(
         "NodeGroup",
         "1.0",
-        json!({"uuid": group, "node_count": 2, "min_node_count": 0, "max_node_count": 2}),
+        &json!({"uuid": group, "node_count": 2, "min_node_count": 0, "max_node_count": 2}),
     );
     let updated = amqp
         .call(
@@ -572,7 +572,7 @@ async fn nodegroup_methods_create_update_and_delete_on_the_wire() {
     let over = object(
         "NodeGroup",
         "1.0",
-        json!({"uuid": group, "node_count": 3, "min_node_count": 0, "max_node_count": 2}),
+        &json!({"uuid": group, "node_count": 3, "min_node_count": 0, "max_node_count": 2}),
     );
     let refused = amqp
         .call(

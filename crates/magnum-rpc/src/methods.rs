@@ -816,7 +816,7 @@ impl Method for BayUpgrade {
 pub struct BayConverge {
     /// Which bay.
     pub bay_uuid: Uuid,
-    /// `create`, `update`, `delete`, `resize` or `upgrade`.
+    /// `create`, `update`, `delete`, `resize`, `upgrade` or `nodegroup_create|update|delete`.
     pub op: String,
     /// The operation's fencing token (hex).
     pub op_id: String,
