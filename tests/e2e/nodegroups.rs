@@ -15,10 +15,20 @@ const BAY_LABEL: &str = "magnum.openstack.org/bay";
 const GROUP_LABEL: &str = "magnum.openstack.org/nodegroup";
 
 async fn kube_cluster(nodes: usize, node_count: u32) -> (KubeDouble, Deployment, String) {
+    kube_cluster_with(nodes, node_count, "").await
+}
+
+/// A deployment on a Kubernetes double of `nodes` pool nodes, with `extra` configuration, and
+/// a kubernetes cluster `prod` of `node_count` workers, created.
+async fn kube_cluster_with(
+    nodes: usize,
+    node_count: u32,
+    extra: &str,
+) -> (KubeDouble, Deployment, String) {
     let (double, kubeconfig) = kube_double(nodes).await;
     let e2e = Deployment::builder()
         .config(&format!(
-            "[kubernetes]\nkubeconfig = {}\n[conductor]\nperiodic_interval = 1\n",
+            "[kubernetes]\nkubeconfig = {}\n[conductor]\nperiodic_interval = 1\n{extra}",
             kubeconfig.display()
         ))
         .start()
@@ -538,4 +548,63 @@ async fn docker_bay_nodegroups_claim_their_own_hosts_on_the_real_engines() {
         e2e.get(&cluster).await.status == 404
     })
     .await;
+}
+
+#[tokio::test]
+async fn nodegroup_nodes_count_against_the_bay_node_limit_and_failures_name_the_group() {
+    let (double, e2e, bay) = kube_cluster_with(3, 1, "[bay]\nmax_node_count = 3\n").await;
+    let cluster = format!("/v1/clusters/{bay}");
+    let groups = format!("{cluster}/nodegroups");
+    e2e.post(&groups, &json!({"name": "gpu", "node_count": 2}))
+        .await
+        .expect(202);
+    wait_group(&e2e, &format!("{groups}/gpu"), "CREATE_COMPLETE").await;
+    let over = e2e
+        .post(&groups, &json!({"name": "more", "node_count": 1}))
+        .await;
+    assert_error_body(&over, 400, "above the maximum of 3 ([bay] max_node_count)");
+    let over = e2e
+        .patch(
+            &cluster,
+            &json!([{"op": "replace", "path": "/node_count", "value": 2}]),
+        )
+        .await;
+    assert_error_body(&over, 400, "nodegroups are above the maximum of 3");
+    let over = e2e
+        .patch(
+            &format!("{groups}/gpu"),
+            &json!([{"op": "replace", "path": "/node_count", "value": 3}]),
+        )
+        .await;
+    assert_error_body(&over, 400, "above the maximum of 3");
+
+    // A group that fails shows in the cluster's faults under its own name.
+    e2e.delete(&format!("{groups}/gpu")).await.expect(204);
+    eventually("gpu is gone", Duration::from_secs(60), || async {
+        e2e.get(&format!("{groups}/gpu")).await.status == 404
+    })
+    .await;
+    let free: Vec<String> = double
+        .list("v1/nodes", None)
+        .into_iter()
+        .filter(|n| n["metadata"]["labels"][BAY_LABEL].is_null())
+        .map(|n| n["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(free.len(), 2);
+    assert!(double.remove_node(&free[0]));
+    e2e.post(&groups, &json!({"name": "wide", "node_count": 2}))
+        .await
+        .expect(202);
+    let failed = wait_group(&e2e, &format!("{groups}/wide"), "CREATE_FAILED").await;
+    let reason = failed["status_reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("for nodegroup wide"), "{reason}");
+    let shown = e2e.get(&cluster).await;
+    assert_eq!(shown.json["status"], "UPDATE_FAILED");
+    assert_eq!(
+        shown.json["faults"],
+        json!({"wide": reason}),
+        "{}",
+        shown.text
+    );
+    assert_eq!(shown.json["node_count"], 1);
 }

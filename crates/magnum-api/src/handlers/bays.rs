@@ -170,7 +170,13 @@ pub(crate) async fn show<F: Family>(
     let family = F::FAMILY;
     let bay = load(&app, &auth, family, &ident).await?;
     auth.authorize(&family.rule("get"), &owners(&bay))?;
-    Ok(Json(family.view(&bay, &base(&app, &headers), false)))
+    let mut view = family.view(&bay, &base(&app, &headers), false);
+    if view["faults"].as_object().is_some_and(|f| !f.is_empty())
+        && let Some(group) = super::nodegroups::failed_group(&app, &auth, &bay).await?
+    {
+        view["faults"] = json!({group: bay.status_reason});
+    }
+    Ok(Json(view))
 }
 
 /// `POST /v1/<family>`: 201 with the bay at microversion 1.1 on `/v1/bays`, else 202 `{uuid}`.

@@ -13,7 +13,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use magnum_core::Ident;
-use magnum_core::bay::Bay;
+use magnum_core::bay::{Bay, BayStatus};
 use magnum_core::baymodel::BayModel;
 use magnum_core::nodegroup::{
     DEFAULT_MASTER, DEFAULT_WORKER, NodeGroup, NodeGroupChange, NodeGroupSpec,
@@ -75,6 +75,25 @@ async fn all_groups(
             .map(|g| stored_nodegroup(bay, g, &base)),
     );
     Ok(groups)
+}
+
+/// The stored group whose failure failed the bay (same reason), for the cluster's `faults`.
+pub(crate) async fn failed_group(
+    app: &AppState,
+    auth: &Auth,
+    bay: &Bay,
+) -> Result<Option<String>, ApiError> {
+    Ok(stored(app, auth, bay)
+        .await?
+        .into_iter()
+        .find(|g| {
+            matches!(
+                g.status,
+                BayStatus::CreateFailed | BayStatus::UpdateFailed | BayStatus::DeleteFailed
+            ) && g.status_reason.is_some()
+                && g.status_reason == bay.status_reason
+        })
+        .map(|g| g.name))
 }
 
 fn not_found(ident: &str) -> ApiError {

@@ -316,6 +316,17 @@ async fn begin(
     let model_uuid = new_model.unwrap_or(bay.baymodel_id);
     let model = usable_baymodel(&mut conn, ctx, &model_uuid.to_string()).await?;
     admit(c, &model, count, bay.master_count)?;
+    // The stored nodegroups' nodes count against the same limit (specs/0002).
+    let grouped = magnum_db::nodegroups::total_nodes(&mut conn, uuid, None)
+        .await
+        .map_err(storage)?;
+    if grouped > 0 && i64::from(count) + grouped > i64::from(c.bay.max_node_count) {
+        return Err(RemoteFailure::invalid(format!(
+            "node_count {count} and the {grouped} nodes of the bay's nodegroups are above the \
+             maximum of {} ([bay] max_node_count).",
+            c.bay.max_node_count
+        )));
+    }
     let op_id = Uuid::new_v4();
     let rollback_to = rollback.then_some(bay.node_count);
     let started = bays::begin_op(
