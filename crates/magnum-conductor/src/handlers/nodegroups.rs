@@ -60,9 +60,16 @@ pub(crate) async fn get(
         .map_err(storage)?
         .ok_or_else(|| not_found(&uuid.to_string()))?;
     drop(conn);
+    // A group of a bay the caller cannot see is not found either.
     bays::load(c, ctx, &Lookup::Uuid(group.bay_uuid))
         .await
-        .map_err(|_| not_found(&uuid.to_string()))?;
+        .map_err(|e| {
+            if e.code() == Some(404) {
+                not_found(&uuid.to_string())
+            } else {
+                e
+            }
+        })?;
     Ok(to_value(group))
 }
 
