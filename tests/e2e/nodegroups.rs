@@ -608,3 +608,46 @@ async fn nodegroup_nodes_count_against_the_bay_node_limit_and_failures_name_the_
     );
     assert_eq!(shown.json["node_count"], 1);
 }
+
+#[tokio::test]
+async fn a_nodegroup_create_whose_conductor_dies_is_finished_by_another_under_the_lease() {
+    let (double, mut e2e, bay) = kube_cluster_with(4, 1, "[conductor]\nlease_timeout = 3\n").await;
+    let groups = format!("/v1/clusters/{bay}/nodegroups");
+    double.set_latency(Duration::from_millis(800));
+    e2e.post(&groups, &json!({"name": "gpu", "node_count": 2}))
+        .await
+        .expect(202);
+    eventually(
+        "the first conductor holds the group's work",
+        Duration::from_secs(20),
+        || async {
+            e2e.sql(&format!(
+                "SELECT lease_owner FROM bay WHERE uuid = '{bay}' AND op = 'nodegroup_create'"
+            ))
+            .await
+            .first()
+            .is_some_and(Option::is_some)
+        },
+    )
+    .await;
+    e2e.start_conductor();
+    e2e.kill_conductor(0).await;
+    let pending = e2e
+        .sql("SELECT status FROM nodegroup WHERE name = 'gpu'")
+        .await;
+    assert_eq!(
+        pending,
+        [Some("CREATE_IN_PROGRESS".to_owned())],
+        "killed mid-claim"
+    );
+    double.set_latency(Duration::ZERO);
+    let done = wait_group(&e2e, &format!("{groups}/gpu"), "CREATE_COMPLETE").await;
+    assert_eq!(done["node_count"], 2);
+    assert_eq!(
+        held(&double, &bay, "gpu").len(),
+        2,
+        "claimed once, not twice"
+    );
+    assert_eq!(held(&double, &bay, "default-worker").len(), 1);
+    wait_status(&e2e, &format!("/v1/clusters/{bay}"), "UPDATE_COMPLETE").await;
+}
