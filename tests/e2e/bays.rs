@@ -35,6 +35,17 @@ pub(crate) fn free_docker_engines() {
     }
 }
 
+/// The value of `label` on the claim volume of Engine `host`; `None` without a claim or label.
+pub(crate) fn claim_label(host: &str, label: &str) -> Option<String> {
+    let out = std::process::Command::new("docker")
+        .args(["-H", host, "volume", "inspect", "magnum-claim", "--format"])
+        .arg(format!("{{{{ index .Labels \"{label}\" }}}}"))
+        .output()
+        .ok()?;
+    let value = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !value.is_empty() && value != "<no value>").then_some(value)
+}
+
 /// A deployment whose conductor drives the two test Engines.
 pub(crate) async fn docker_deployment() -> Deployment {
     free_docker_engines();

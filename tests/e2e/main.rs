@@ -21,6 +21,7 @@ mod hostile;
 mod keystone;
 mod kube_bays;
 mod layout;
+mod nodegroups;
 mod operations;
 mod rpc_contract;
 mod workloads;

@@ -425,6 +425,206 @@ async fn baymodel_methods_store_read_update_and_delete_on_the_wire() {
     golden("baymodel_delete", "not_found", &again);
 }
 
+fn object(name: &str, version: &str, data: &Value) -> Value {
+    json!({"magnum_object.name": name, "magnum_object.namespace": "magnum",
+           "magnum_object.version": version, "magnum_object.data": data})
+}
+
+/// Polls `objname.get_by_uuid(uuid)` until its `status` is `status`.
+async fn wait_object(amqp: &mut RawCaller, objname: &str, uuid: &str, status: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let reply = amqp
+            .call(
+                "object_class_action_versions",
+                Some("1.0"),
+                json!({"objname": objname, "objmethod": "get_by_uuid", "object_versions": {},
+                       "args": [uuid], "kwargs": {}}),
+            )
+            .await;
+        let now = reply["result"]["magnum_object.data"]["status"].clone();
+        if now == status {
+            return reply;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{objname} {uuid} not {status}: {reply}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn nodegroup_methods_create_update_and_delete_on_the_wire() {
+    let double = magnum_test_support::kube_double::KubeDouble::start().await;
+    for i in 0..3 {
+        double.add_node(
+            &format!("worker-{i}"),
+            &[("magnum.openstack.org/pool", "true")],
+            true,
+        );
+    }
+    let kubeconfig = std::env::temp_dir().join(format!(
+        "magnum-e2e-{}.kubeconfig",
+        magnum_test_support::unique_suffix()
+    ));
+    double.write_kubeconfig(&kubeconfig).unwrap();
+    let e2e = Deployment::builder()
+        .without_api()
+        .config(&format!(
+            "[kubernetes]\nkubeconfig = {}\n",
+            kubeconfig.display()
+        ))
+        .start()
+        .await;
+    let mut amqp = RawCaller::new(&e2e).await;
+    let model = "7c1e9a04-b2d3-4f6e-8a5b-0c9d1e2f3a4b";
+    let mut template = baymodel_primitive(model, "k8s");
+    template["magnum_object.data"]["coe"] = json!("kubernetes");
+    template["magnum_object.data"]["network_driver"] = json!("flannel");
+    let created = amqp
+        .call(
+            "baymodel_create",
+            Some("1.0"),
+            json!({"baymodel": template}),
+        )
+        .await;
+    assert!(created["failure"].is_null(), "{created}");
+    let bay = "5d1c7b0e-3f6a-4c2d-9e8b-1a2b3c4d5e6f";
+    let spec = json!({"uuid": bay, "name": "web", "baymodel_id": model, "node_count": 1,
+        "master_count": 1, "create_timeout": 60, "discovery_url": null, "labels": null,
+        "merge_labels": false, "keypair": null, "flavor_id": null, "master_flavor_id": null,
+        "docker_volume_size": null, "fixed_network": null, "fixed_subnet": null,
+        "floating_ip_enabled": null, "master_lb_enabled": null});
+    let reply = amqp
+        .call(
+            "bay_create",
+            Some("1.0"),
+            json!({"bay": object("Bay", "1.0", &spec), "bay_create_timeout": 60}),
+        )
+        .await;
+    assert!(reply["failure"].is_null(), "{reply}");
+    wait_object(&mut amqp, "Bay", bay, "CREATE_COMPLETE").await;
+
+    let group = "c2f4a6b8-1d3e-4f50-8a7b-9c0d1e2f3a4b";
+    let nodegroup = json!({"uuid": group, "name": "gpu", "role": "worker", "node_count": 1,
+        "min_node_count": 0, "max_node_count": 2, "flavor_id": null, "image_id": null,
+        "docker_volume_size": null, "labels": {"tier": "gpu"}, "merge_labels": false});
+    let created = amqp
+        .call(
+            "nodegroup_create",
+            Some("1.0"),
+            json!({"bay_uuid": bay, "nodegroup": object("NodeGroup", "1.0", &nodegroup)}),
+        )
+        .await;
+    assert_eq!(created["result"]["magnum_object.name"], "NodeGroup");
+    assert_eq!(
+        created["result"]["magnum_object.data"]["status"],
+        "CREATE_IN_PROGRESS"
+    );
+    assert_eq!(created["result"]["magnum_object.data"]["image_id"], "img");
+    golden("nodegroup_create", "success", &created);
+    let done = wait_object(&mut amqp, "NodeGroup", group, "CREATE_COMPLETE").await;
+    assert_eq!(done["result"]["magnum_object.data"]["nodes_held"], 1);
+    let taken = amqp
+        .call(
+            "nodegroup_create",
+            Some("1.0"),
+            json!({"bay_uuid": bay, "nodegroup": object("NodeGroup", "1.0", &{
+                let mut d = nodegroup.clone();
+                d["uuid"] = json!("0d9c8b7a-6f5e-44d3-b2a1-908f7e6d5c4b");
+                d
+            })}),
+        )
+        .await;
+    assert_eq!(failure(&taken)["class"], "NodeGroupAlreadyExists");
+    golden("nodegroup_create", "already_exists", &taken);
+    let missing = amqp
+        .call(
+            "nodegroup_create",
+            Some("1.0"),
+            json!({"bay_uuid": "00000000-0000-4000-8000-000000000404",
+                   "nodegroup": object("NodeGroup", "1.0", &nodegroup)}),
+        )
+        .await;
+    assert_eq!(failure(&missing)["class"], "BayNotFound");
+    golden("nodegroup_create", "bay_not_found", &missing);
+
+    let change = object(
+        "NodeGroup",
+        "1.0",
+        &json!({"uuid": group, "node_count": 2, "min_node_count": 0, "max_node_count": 2}),
+    );
+    let updated = amqp
+        .call(
+            "nodegroup_update",
+            Some("1.0"),
+            json!({"bay_uuid": bay, "nodegroup": change}),
+        )
+        .await;
+    assert_eq!(
+        updated["result"]["magnum_object.data"]["status"],
+        "UPDATE_IN_PROGRESS"
+    );
+    assert_eq!(updated["result"]["magnum_object.data"]["node_count"], 2);
+    golden("nodegroup_update", "success", &updated);
+    wait_object(&mut amqp, "NodeGroup", group, "UPDATE_COMPLETE").await;
+    let over = object(
+        "NodeGroup",
+        "1.0",
+        &json!({"uuid": group, "node_count": 3, "min_node_count": 0, "max_node_count": 2}),
+    );
+    let refused = amqp
+        .call(
+            "nodegroup_update",
+            Some("1.0"),
+            json!({"bay_uuid": bay, "nodegroup": over}),
+        )
+        .await;
+    assert_eq!(failure(&refused)["class"], "InvalidParameterValue");
+    golden("nodegroup_update", "out_of_bounds", &refused);
+
+    let default_worker = uuid::Uuid::new_v5(&bay.parse().unwrap(), b"default-worker");
+    let refused = amqp
+        .call(
+            "nodegroup_delete",
+            Some("1.0"),
+            json!({"bay_uuid": bay, "uuid": default_worker}),
+        )
+        .await;
+    assert_eq!(failure(&refused)["class"], "InvalidParameterValue");
+    golden("nodegroup_delete", "default_nodegroup", &refused);
+    let deleted = amqp
+        .call(
+            "nodegroup_delete",
+            Some("1.0"),
+            json!({"bay_uuid": bay, "uuid": group}),
+        )
+        .await;
+    assert_eq!(
+        (&deleted["result"], &deleted["failure"]),
+        (&Value::Null, &Value::Null)
+    );
+    golden("nodegroup_delete", "success", &deleted);
+    eventually("the group is removed", Duration::from_secs(60), || async {
+        e2e.count("nodegroup").await == 0
+    })
+    .await;
+    let gone = amqp
+        .call(
+            "nodegroup_delete",
+            Some("1.0"),
+            json!({"bay_uuid": bay, "uuid": group}),
+        )
+        .await;
+    assert_eq!(failure(&gone)["class"], "NodeGroupNotFound");
+    golden("nodegroup_delete", "not_found", &gone);
+    let bad = amqp
+        .call("nodegroup_delete", Some("1.0"), json!({"uuid": group}))
+        .await;
+    assert_eq!(failure(&bad)["class"], "TypeError");
+}
+
 #[tokio::test]
 async fn certificate_calls_for_an_unknown_bay_are_typed_failures() {
     let e2e = Deployment::builder().without_api().start().await;
@@ -558,6 +758,7 @@ mod requests {
     use magnum_core::bay::BaySpec;
     use magnum_core::baymodel::{BayModel, BayModelSpec};
     use magnum_core::certificate::Certificate;
+    use magnum_core::nodegroup::{NodeGroup, NodeGroupChange, NodeGroupSpec};
     use magnum_core::quota::Quota;
     use magnum_core::service::MagnumService;
     use magnum_core::workload::Workload;
@@ -575,7 +776,8 @@ mod requests {
         BayModelUpdate, BayResize, BayUpdate, BayUpgrade, ConductorVersions, ContainerCreate,
         ContainerDelete, ContainerExec, ContainerLogs, ContainerPause, ContainerReboot,
         ContainerRename, ContainerShow, ContainerStart, ContainerStop, ContainerUnpause, GetObject,
-        ListObjects, ListQuery, Lookup, PingConductor,
+        ListObjects, ListQuery, Lookup, NodeGroupCreate, NodeGroupDelete, NodeGroupUpdate,
+        PingConductor,
     };
     use magnum_rpc::workloads::{
         PodObject, RcObject, ServiceObject, WorkloadCreate, WorkloadDelete, WorkloadUpdate,
@@ -707,6 +909,48 @@ mod requests {
                 nodegroup: None,
             },
             "default",
+        );
+        pin(
+            &NodeGroupCreate {
+                bay_uuid: BAY,
+                nodegroup: NodeGroupSpec {
+                    uuid: CONTAINER,
+                    name: "gpu".into(),
+                    role: "worker".into(),
+                    node_count: 2,
+                    min_node_count: 0,
+                    max_node_count: Some(4),
+                    flavor_id: Some("m1.large".into()),
+                    image_id: None,
+                    docker_volume_size: None,
+                    labels: Some([("tier".to_owned(), "gpu".to_owned())].into()),
+                    merge_labels: false,
+                },
+            },
+            "default",
+        );
+        pin(
+            &NodeGroupUpdate {
+                bay_uuid: BAY,
+                nodegroup: NodeGroupChange {
+                    uuid: CONTAINER,
+                    node_count: 3,
+                    min_node_count: 1,
+                    max_node_count: None,
+                },
+            },
+            "default",
+        );
+        pin(
+            &NodeGroupDelete {
+                bay_uuid: BAY,
+                uuid: CONTAINER,
+            },
+            "default",
+        );
+        pin(
+            &GetObject::<NodeGroup>::new(Lookup::Uuid(CONTAINER)),
+            "nodegroup_get_by_uuid",
         );
         pin(
             &BayConverge {

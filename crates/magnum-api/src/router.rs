@@ -5,6 +5,7 @@ use crate::handlers::baymodels::{self, BayModels, ClusterTemplates};
 use crate::handlers::bays::{self, Bays, Clusters};
 use crate::handlers::certificates;
 use crate::handlers::containers;
+use crate::handlers::nodegroups;
 use crate::handlers::versions;
 use crate::handlers::workloads::{self, Pods, Rcs, Services};
 use crate::middleware;
@@ -87,11 +88,13 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
         .route("/v1/clusters/{ident}/actions/upgrade", post(bays::upgrade))
         .route(
             "/v1/clusters/{ident}/nodegroups",
-            get(bays::list_nodegroups),
+            get(nodegroups::list).post(nodegroups::create),
         )
         .route(
             "/v1/clusters/{ident}/nodegroups/{nodegroup}",
-            get(bays::show_nodegroup),
+            get(nodegroups::show)
+                .patch(nodegroups::update)
+                .delete(nodegroups::delete),
         )
         .route(
             "/v1/containers",

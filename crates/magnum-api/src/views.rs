@@ -4,6 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use magnum_core::bay::{Bay, BayStatus, HealthStatus};
 use magnum_core::baymodel::BayModel;
 use magnum_core::node::Node;
+use magnum_core::nodegroup::{DEFAULT_MASTER, DEFAULT_WORKER, NodeGroup};
 use serde_json::{Map, Value, json};
 
 /// ISO 8601 with whole seconds and an explicit offset: `2015-10-19T12:34:56+00:00`.
@@ -227,41 +228,85 @@ pub(crate) fn node_view(node: &Node, base: &str, reduced: bool) -> Value {
     item
 }
 
+/// The fields every nodegroup view has; the group's own ones are set by the caller.
+fn nodegroup_item(bay: &Bay, uuid: &uuid::Uuid, base: &str) -> Map<String, Value> {
+    let cluster = bay.uuid.to_string();
+    let mut item = Map::new();
+    item.insert("uuid".into(), json!(uuid));
+    item.insert("cluster_id".into(), json!(cluster));
+    item.insert("project_id".into(), json!(bay.project_id));
+    item.insert("stack_id".into(), json!(bay.stack_id));
+    item.insert("version".into(), Value::Null);
+    item.insert(
+        "links".into(),
+        crate::links::links(
+            base,
+            &format!("clusters/{cluster}/nodegroups"),
+            &uuid.to_string(),
+        ),
+    );
+    item
+}
+
 /// The two nodegroups every cluster has, derived from the bay (spec/rest-api.md §4.3).
 pub(crate) fn default_nodegroups(bay: &Bay, image_id: &str, base: &str) -> Vec<Value> {
-    let cluster = bay.uuid.to_string();
-    let group = |name: &str,
-                 role: &str,
-                 count: i32,
-                 flavor: &Option<String>,
-                 addresses: &[String]| {
-        let uuid = uuid::Uuid::new_v5(&bay.uuid, name.as_bytes());
-        json!({
-            "uuid": uuid, "name": name, "role": role, "is_default": true,
-            "cluster_id": cluster, "project_id": bay.project_id, "node_count": count,
-            "min_node_count": 0, "max_node_count": null, "flavor_id": flavor,
-            "image_id": image_id, "docker_volume_size": bay.docker_volume_size,
-            "labels": bay.labels, "node_addresses": addresses, "status": bay.status.as_str(),
-            "status_reason": bay.status_reason, "stack_id": bay.stack_id, "version": null,
-            "created_at": timestamp(bay.created_at.as_ref()),
-            "updated_at": timestamp(bay.updated_at.as_ref()),
-            "links": crate::links::links(base, &format!("clusters/{cluster}/nodegroups"), &uuid.to_string()),
-        })
-    };
+    let group =
+        |name: &str, role: &str, count: i32, flavor: &Option<String>, addresses: &[String]| {
+            let uuid = uuid::Uuid::new_v5(&bay.uuid, name.as_bytes());
+            let mut item = nodegroup_item(bay, &uuid, base);
+            let own = json!({
+                "name": name, "role": role, "is_default": true, "node_count": count,
+                "min_node_count": 0, "max_node_count": null, "flavor_id": flavor,
+                "image_id": image_id, "docker_volume_size": bay.docker_volume_size,
+                "labels": bay.labels, "node_addresses": addresses, "status": bay.status.as_str(),
+                "status_reason": bay.status_reason,
+                "created_at": timestamp(bay.created_at.as_ref()),
+                "updated_at": timestamp(bay.updated_at.as_ref()),
+            });
+            if let Value::Object(own) = own {
+                item.extend(own);
+            }
+            Value::Object(item)
+        };
     vec![
         group(
-            "default-master",
+            DEFAULT_MASTER,
             "master",
             bay.master_count,
             &bay.master_flavor_id,
             &bay.master_addresses,
         ),
         group(
-            "default-worker",
+            DEFAULT_WORKER,
             "worker",
             bay.node_count,
             &bay.flavor_id,
             &bay.node_addresses,
         ),
     ]
+}
+
+/// A stored worker nodegroup of `bay`. `node_count` is the nodes it holds once settled, and the
+/// count it moves to while an operation runs; `node_addresses` are its own nodes'.
+pub(crate) fn stored_nodegroup(bay: &Bay, group: &NodeGroup, base: &str) -> Value {
+    let mut item = nodegroup_item(bay, &group.uuid, base);
+    let count = if group.status.in_progress() {
+        group.node_count
+    } else {
+        group.nodes_held
+    };
+    let own = json!({
+        "name": group.name, "role": group.role, "is_default": false, "node_count": count,
+        "min_node_count": group.min_node_count, "max_node_count": group.max_node_count,
+        "flavor_id": group.flavor_id, "image_id": group.image_id,
+        "docker_volume_size": group.docker_volume_size, "labels": group.labels,
+        "node_addresses": group.node_addresses, "status": group.status.as_str(),
+        "status_reason": group.status_reason,
+        "created_at": timestamp(group.created_at.as_ref()),
+        "updated_at": timestamp(group.updated_at.as_ref()),
+    });
+    if let Value::Object(own) = own {
+        item.extend(own);
+    }
+    Value::Object(item)
 }

@@ -8,8 +8,8 @@ use chrono::Utc;
 use magnum_core::bay::{Bay, BayOp, BayStatus};
 use magnum_db::bays::{self, Outcome};
 use magnum_db::nodes::{self, Mirrored};
-use magnum_db::{Scope, baymodels};
-use magnum_drivers::{BayTarget, DriverError, Observed};
+use magnum_db::{Scope, baymodels, nodegroups};
+use magnum_drivers::{BayTarget, DEFAULT_WORKER, DriverError, GroupTarget, Observed};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -83,16 +83,62 @@ async fn hold_lease(c: &Conductor, bay: Uuid, op_id: Uuid) {
     }
 }
 
-/// What the driver is asked to make of `bay`.
-pub(crate) fn target(bay: &Bay, nodes_to_remove: Vec<String>) -> BayTarget {
-    BayTarget {
+/// What a bay's backend must hold: its default workers, and each stored group that holds
+/// nodes (a failed create holds none; a group being deleted gives its nodes back).
+pub(crate) async fn target(
+    conn: &mut sqlx::PgConnection,
+    bay: &Bay,
+    nodes_to_remove: Vec<String>,
+) -> Result<BayTarget, magnum_db::Error> {
+    let groups = nodegroups::of_bay(conn, bay.uuid)
+        .await?
+        .into_iter()
+        .filter(|g| {
+            !matches!(
+                g.status,
+                BayStatus::CreateFailed | BayStatus::DeleteInProgress | BayStatus::DeleteFailed
+            )
+        })
+        .map(|g| GroupTarget {
+            name: g.name,
+            node_count: u32::try_from(g.node_count).unwrap_or(0),
+            labels: g.labels,
+        })
+        .collect();
+    Ok(BayTarget {
         uuid: bay.uuid,
         project_id: bay.project_id.clone(),
         name: bay.name.clone(),
         node_count: u32::try_from(bay.node_count).unwrap_or(0),
         labels: bay.labels.clone(),
         nodes_to_remove,
+        groups,
+    })
+}
+
+/// The stored group a nodegroup operation works on, and the count it held before (updates).
+#[derive(Debug, Clone, Copy)]
+struct GroupWork {
+    uuid: Uuid,
+    previous: Option<i32>,
+}
+
+fn group_work(op: BayOp, args: &serde_json::Value) -> Option<GroupWork> {
+    if !matches!(
+        op,
+        BayOp::NodegroupCreate | BayOp::NodegroupUpdate | BayOp::NodegroupDelete
+    ) {
+        return None;
     }
+    let uuid = args
+        .get("nodegroup")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|u| Uuid::try_parse(u).ok())?;
+    let previous = args
+        .get("previous")
+        .and_then(serde_json::Value::as_i64)
+        .and_then(|n| i32::try_from(n).ok());
+    Some(GroupWork { uuid, previous })
 }
 
 async fn run(c: &Conductor, uuid: Uuid, op: BayOp, op_id: Uuid) -> Result<(), magnum_db::Error> {
@@ -110,6 +156,8 @@ async fn run(c: &Conductor, uuid: Uuid, op: BayOp, op_id: Uuid) -> Result<(), ma
         .get("nodes_to_remove")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
+    let group = group_work(op, &args);
+    let target = target(&mut conn, &bay, removals).await?;
     let model = baymodels::find(
         &mut conn,
         &Scope::all(),
@@ -120,11 +168,13 @@ async fn run(c: &Conductor, uuid: Uuid, op: BayOp, op_id: Uuid) -> Result<(), ma
     drop(conn);
     let backend = match model.map(|m| c.backends.for_coe(m.coe)) {
         Some(Ok(backend)) => backend,
-        Some(Err(e)) => return fail(c, &bay, op, op_id, &e.to_string()).await,
+        Some(Err(e)) => return fail(c, &bay, op, op_id, group, &e.to_string()).await,
         None if op == BayOp::Delete => return forget(c, &bay, op_id).await,
-        None => return fail(c, &bay, op, op_id, "The bay's baymodel no longer exists.").await,
+        None => {
+            let reason = "The bay's baymodel no longer exists.";
+            return fail(c, &bay, op, op_id, group, reason).await;
+        }
     };
-    let target = target(&bay, removals);
     let deadline = match op {
         BayOp::Create => bay.create_deadline(c.bay.create_timeout),
         _ => Some(Utc::now() + chrono::Duration::minutes(c.bay.operation_timeout)),
@@ -136,7 +186,10 @@ async fn run(c: &Conductor, uuid: Uuid, op: BayOp, op_id: Uuid) -> Result<(), ma
             _ => backend.ensure(&target).await.map(Some),
         };
         match attempt {
-            Ok(Some(seen)) => return complete(c, &bay, backend, &target, op, op_id, &seen).await,
+            Ok(Some(seen)) => {
+                let done = Done { op, op_id, group };
+                return complete(c, &bay, backend, &target, done, &seen).await;
+            }
             Ok(None) => return forget(c, &bay, op_id).await,
             Err(DriverError::Unreachable(why)) if deadline.is_none_or(|d| Utc::now() < d) => {
                 tracing::info!(%why, "backend unreachable; retrying");
@@ -144,14 +197,15 @@ async fn run(c: &Conductor, uuid: Uuid, op: BayOp, op_id: Uuid) -> Result<(), ma
                 pause = (pause * 2).min(Duration::from_secs(30));
             }
             Err(e) => {
-                return fail_with_rollback(c, &bay, backend, &target, op, op_id, &e.to_string())
-                    .await;
+                let done = Done { op, op_id, group };
+                return fail_with_rollback(c, &bay, backend, &target, done, &e.to_string()).await;
             }
         }
     }
 }
 
-fn mirrored(seen: &Observed) -> Vec<Mirrored> {
+/// The node rows to mirror from what the backend shows.
+pub(crate) fn mirrored(seen: &Observed) -> Vec<Mirrored> {
     seen.nodes
         .iter()
         .map(|n| Mirrored {
@@ -160,8 +214,68 @@ fn mirrored(seen: &Observed) -> Vec<Mirrored> {
             addresses: n.addresses.clone(),
             status: n.status.as_str().to_owned(),
             info: n.info.clone(),
+            nodegroup: n.nodegroup.clone(),
         })
         .collect()
+}
+
+/// The bay's own worker addresses: its default group's (each stored group shows its own).
+pub(crate) fn default_addresses(seen: &Observed) -> Vec<String> {
+    seen.nodes
+        .iter()
+        .filter(|n| n.nodegroup == DEFAULT_WORKER)
+        .flat_map(|n| n.addresses.clone())
+        .collect()
+}
+
+/// Which operation ends, and the group it worked on.
+#[derive(Debug, Clone, Copy)]
+struct Done {
+    op: BayOp,
+    op_id: Uuid,
+    group: Option<GroupWork>,
+}
+
+/// Records a nodegroup operation's end on its group, in the transaction that ends the bay's.
+async fn finish_group(
+    conn: &mut sqlx::PgConnection,
+    done: Done,
+    reason: Option<&str>,
+) -> Result<(), magnum_db::Error> {
+    let Some(group) = done.group else {
+        return Ok(());
+    };
+    let (from, ok, failed) = match done.op {
+        BayOp::NodegroupCreate => (
+            BayStatus::CreateInProgress,
+            BayStatus::CreateComplete,
+            BayStatus::CreateFailed,
+        ),
+        BayOp::NodegroupUpdate => (
+            BayStatus::UpdateInProgress,
+            BayStatus::UpdateComplete,
+            BayStatus::UpdateFailed,
+        ),
+        BayOp::NodegroupDelete if reason.is_none() => {
+            nodegroups::remove(conn, group.uuid).await?;
+            return Ok(());
+        }
+        BayOp::NodegroupDelete => (
+            BayStatus::DeleteInProgress,
+            BayStatus::DeleteComplete,
+            BayStatus::DeleteFailed,
+        ),
+        _ => return Ok(()),
+    };
+    let to = if reason.is_some() { failed } else { ok };
+    if nodegroups::set_status(conn, group.uuid, &[from], to, reason).await?
+        && reason.is_some()
+        && let Some(previous) = group.previous
+    {
+        // A failed scale claimed nothing: the group still holds what it held.
+        nodegroups::set_node_count(conn, group.uuid, previous).await?;
+    }
+    Ok(())
 }
 
 async fn complete(
@@ -169,18 +283,14 @@ async fn complete(
     bay: &Bay,
     backend: Backend<'_>,
     target: &BayTarget,
-    op: BayOp,
-    op_id: Uuid,
+    done: Done,
     seen: &Observed,
 ) -> Result<(), magnum_db::Error> {
+    let Done { op, op_id, .. } = done;
     let outcome = Outcome {
         stack_id: backend.stack_id(target, seen),
         api_address: seen.api_address.clone(),
-        node_addresses: seen
-            .nodes
-            .iter()
-            .flat_map(|n| n.addresses.clone())
-            .collect(),
+        node_addresses: default_addresses(seen),
         coe_version: seen.coe_version.clone(),
         container_version: seen.container_version.clone(),
     };
@@ -205,6 +315,7 @@ async fn complete(
     )
     .await?
     {
+        finish_group(&mut tx, done, None).await?;
         tx.commit().await?;
         tracing::info!(
             status = op.complete().as_str(),
@@ -220,11 +331,12 @@ async fn fail(
     bay: &Bay,
     op: BayOp,
     op_id: Uuid,
+    group: Option<GroupWork>,
     reason: &str,
 ) -> Result<(), magnum_db::Error> {
-    let mut conn = c.pool.acquire().await?;
+    let mut tx = c.pool.begin().await?;
     if bays::finish(
-        &mut conn,
+        &mut tx,
         bay.uuid,
         op_id,
         c.server_name(),
@@ -234,6 +346,8 @@ async fn fail(
     )
     .await?
     {
+        finish_group(&mut tx, Done { op, op_id, group }, Some(reason)).await?;
+        tx.commit().await?;
         tracing::warn!(status = op.failed().as_str(), %reason, "bay work failed");
     }
     Ok(())
@@ -245,10 +359,10 @@ async fn fail_with_rollback(
     bay: &Bay,
     backend: Backend<'_>,
     target: &BayTarget,
-    op: BayOp,
-    op_id: Uuid,
+    done: Done,
     reason: &str,
 ) -> Result<(), magnum_db::Error> {
+    let Done { op, op_id, group } = done;
     let mut conn = c.pool.acquire().await?;
     if let Some(old) = bays::rollback_count(&mut conn, bay.uuid, op_id).await? {
         let restored = BayTarget {
@@ -261,7 +375,7 @@ async fn fail_with_rollback(
         bays::set_node_count(&mut conn, bay.uuid, op_id, c.server_name(), old).await?;
     }
     drop(conn);
-    fail(c, bay, op, op_id, reason).await
+    fail(c, bay, op, op_id, group, reason).await
 }
 
 /// Removes a deleted bay's row.

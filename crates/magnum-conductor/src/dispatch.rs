@@ -153,6 +153,7 @@ impl Dispatch for Handlers {
                 ObjectKind::BayModel => handlers::baymodels::get(c, &ctx, &lookup).await,
                 ObjectKind::Bay => handlers::bays::get(c, &ctx, &lookup).await,
                 ObjectKind::Node => handlers::nodes::get(c, &ctx, &lookup).await,
+                ObjectKind::NodeGroup => handlers::nodegroups::get(c, &ctx, &lookup).await,
                 ObjectKind::Container => handlers::containers::get(c, &ctx, &lookup).await,
                 ObjectKind::Workload(kind) => {
                     handlers::workloads::get(c, &ctx, kind, &lookup).await
@@ -167,6 +168,7 @@ impl Dispatch for Handlers {
                 ObjectKind::BayModel => handlers::baymodels::list(c, &ctx, query).await,
                 ObjectKind::Bay => handlers::bays::list(c, &ctx, query).await,
                 ObjectKind::Node => handlers::nodes::list(c, &ctx, query).await,
+                ObjectKind::NodeGroup => handlers::nodegroups::list(c, &ctx, &query).await,
                 ObjectKind::Container => handlers::containers::list(c, &ctx, query).await,
                 ObjectKind::Workload(kind) => handlers::workloads::list(c, &ctx, kind, query).await,
                 ObjectKind::MagnumService => handlers::admin::services(c).await,
@@ -198,6 +200,17 @@ impl Dispatch for Handlers {
             }
             Call::BayUpgrade { bay, baymodel, .. } => {
                 handlers::bays::upgrade(c, &ctx, &bay, baymodel).await
+            }
+            Call::NodeGroupCreate {
+                bay_uuid,
+                nodegroup,
+            } => handlers::nodegroups::create(c, &ctx, bay_uuid, nodegroup).await,
+            Call::NodeGroupUpdate {
+                bay_uuid,
+                nodegroup,
+            } => handlers::nodegroups::update(c, &ctx, bay_uuid, nodegroup, Vec::new()).await,
+            Call::NodeGroupDelete { bay_uuid, uuid } => {
+                handlers::nodegroups::delete(c, &ctx, bay_uuid, uuid).await
             }
             Call::ContainerCreate(spec) => handlers::containers::create(c, &ctx, spec).await,
             Call::ContainerShow { container_uuid } => {

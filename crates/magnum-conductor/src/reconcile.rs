@@ -7,8 +7,8 @@ use crate::backends::Backend;
 use magnum_core::bay::{BayStatus, HealthStatus};
 use magnum_db::bays;
 use magnum_db::nodes::{self, Mirrored};
-use magnum_db::{Scope, baymodels};
-use magnum_drivers::{BayTarget, DriverError, NodeStatus};
+use magnum_db::{Scope, baymodels, nodegroups};
+use magnum_drivers::{DriverError, NodeStatus};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +73,28 @@ pub(crate) async fn pass(c: &Arc<Conductor>) -> Result<(), magnum_db::Error> {
             tracing::warn!(bay.uuid = %work.uuid, "bay create timed out");
         }
     }
+    for group in nodegroups::stuck(&mut conn, c.bay.operation_timeout).await? {
+        let failed = match group.status {
+            BayStatus::CreateInProgress => BayStatus::CreateFailed,
+            BayStatus::UpdateInProgress => BayStatus::UpdateFailed,
+            _ => BayStatus::DeleteFailed,
+        };
+        let reason = format!(
+            "The nodegroup operation did not finish within {} minute(s) ([bay] operation_timeout).",
+            c.bay.operation_timeout
+        );
+        if nodegroups::set_status(
+            &mut conn,
+            group.uuid,
+            &[group.status],
+            failed,
+            Some(&reason),
+        )
+        .await?
+        {
+            tracing::warn!(bay.uuid = %group.bay_uuid, nodegroup = %group.uuid, status = failed.as_str(), "nodegroup operation timed out");
+        }
+    }
     for work in bays::unclaimed_work(&mut conn, BATCH).await? {
         crate::converge::start(c, work.uuid, work.op, work.op_id);
     }
@@ -100,6 +122,16 @@ pub(crate) async fn pass(c: &Arc<Conductor>) -> Result<(), magnum_db::Error> {
     Ok(())
 }
 
+/// The nodegroup a known node row was mirrored with.
+async fn known_group(
+    conn: &mut sqlx::PgConnection,
+    backend_id: &str,
+) -> Result<String, magnum_db::Error> {
+    Ok(nodes::group_of(conn, backend_id)
+        .await?
+        .unwrap_or_else(|| magnum_drivers::DEFAULT_WORKER.to_owned()))
+}
+
 /// Compares one settled bay with its backend: mirrors its nodes and records its health.
 async fn observe(c: &Conductor, uuid: uuid::Uuid) -> Result<(), magnum_db::Error> {
     let mut conn = c.pool.acquire().await?;
@@ -122,15 +154,8 @@ async fn observe(c: &Conductor, uuid: uuid::Uuid) -> Result<(), magnum_db::Error
     let Ok(backend) = c.backends.for_coe(model.coe) else {
         return Ok(()); // no driver here: another conductor may have one
     };
-    let target = BayTarget {
-        uuid: bay.uuid,
-        project_id: bay.project_id.clone(),
-        name: bay.name.clone(),
-        node_count: u32::try_from(bay.node_count).unwrap_or(0),
-        labels: bay.labels.clone(),
-        nodes_to_remove: Vec::new(),
-    };
     let mut conn = c.pool.acquire().await?;
+    let target = crate::converge::target(&mut conn, &bay, Vec::new()).await?;
     match backend.observe(&target).await {
         Ok(mut seen) => {
             if backend.node_type() == "docker" {
@@ -145,12 +170,14 @@ async fn observe(c: &Conductor, uuid: uuid::Uuid) -> Result<(), magnum_db::Error
                 for known in nodes::list(&mut conn, &Scope::all(), Some(bay.uuid), &page).await? {
                     let Some(id) = known.backend_id else { continue };
                     if seen.nodes.iter().all(|n| n.backend_id != id) {
+                        let nodegroup = known_group(&mut conn, &id).await?;
                         seen.nodes.push(magnum_drivers::ObservedNode {
                             backend_id: id,
                             name: known.name.unwrap_or_default(),
                             addresses: known.addresses,
                             status: NodeStatus::Unknown,
                             info: serde_json::json!({}),
+                            nodegroup,
                         });
                     }
                 }
@@ -164,34 +191,32 @@ async fn observe(c: &Conductor, uuid: uuid::Uuid) -> Result<(), magnum_db::Error
                     );
                 }
             }
-            let held = u32::try_from(seen.nodes.len()).unwrap_or(u32::MAX);
-            if held < target.node_count {
-                reasons.insert(
-                    "default-worker".into(),
-                    format!("{held} of {} nodes are held by the bay", target.node_count),
-                );
+            for group in target.all_groups() {
+                let held = seen
+                    .nodes
+                    .iter()
+                    .filter(|n| n.nodegroup == group.name)
+                    .count();
+                let held = u32::try_from(held).unwrap_or(u32::MAX);
+                if held < group.node_count {
+                    let whose = if group.name == magnum_drivers::DEFAULT_WORKER {
+                        "the bay"
+                    } else {
+                        "the nodegroup"
+                    };
+                    reasons.insert(
+                        group.name.clone(),
+                        format!("{held} of {} nodes are held by {whose}", group.node_count),
+                    );
+                }
             }
             let health = if reasons.is_empty() {
                 HealthStatus::Healthy
             } else {
                 HealthStatus::Unhealthy
             };
-            let mirrored: Vec<Mirrored> = seen
-                .nodes
-                .iter()
-                .map(|n| Mirrored {
-                    backend_id: n.backend_id.clone(),
-                    name: n.name.clone(),
-                    addresses: n.addresses.clone(),
-                    status: n.status.as_str().to_owned(),
-                    info: n.info.clone(),
-                })
-                .collect();
-            let addresses: Vec<String> = seen
-                .nodes
-                .iter()
-                .flat_map(|n| n.addresses.clone())
-                .collect();
+            let mirrored: Vec<Mirrored> = crate::converge::mirrored(&seen);
+            let addresses = crate::converge::default_addresses(&seen);
             let mut tx = c.pool.begin().await?;
             // Only while no operation runs: a worker's own result wins over this snapshot.
             if bays::set_health(&mut tx, bay.uuid, health, &reasons, &addresses).await? {

@@ -112,6 +112,15 @@ pub enum BayOp {
     Resize,
     /// Move to another baymodel of the same COE.
     Upgrade,
+    /// Claim the nodes of a new worker nodegroup (`op_args.nodegroup` = its uuid).
+    #[serde(rename = "nodegroup_create")]
+    NodegroupCreate,
+    /// Scale one worker nodegroup (`op_args.nodegroup` = its uuid).
+    #[serde(rename = "nodegroup_update")]
+    NodegroupUpdate,
+    /// Release one worker nodegroup's nodes and remove it (`op_args.nodegroup` = its uuid).
+    #[serde(rename = "nodegroup_delete")]
+    NodegroupDelete,
 }
 
 impl BayOp {
@@ -123,6 +132,9 @@ impl BayOp {
             BayOp::Delete => "delete",
             BayOp::Resize => "resize",
             BayOp::Upgrade => "upgrade",
+            BayOp::NodegroupCreate => "nodegroup_create",
+            BayOp::NodegroupUpdate => "nodegroup_update",
+            BayOp::NodegroupDelete => "nodegroup_delete",
         }
     }
 
@@ -134,6 +146,9 @@ impl BayOp {
             BayOp::Delete,
             BayOp::Resize,
             BayOp::Upgrade,
+            BayOp::NodegroupCreate,
+            BayOp::NodegroupUpdate,
+            BayOp::NodegroupDelete,
         ]
         .into_iter()
         .find(|op| op.as_str() == text)
@@ -144,6 +159,9 @@ impl BayOp {
         match self {
             BayOp::Create => BayStatus::CreateInProgress,
             BayOp::Update | BayOp::Resize | BayOp::Upgrade => BayStatus::UpdateInProgress,
+            BayOp::NodegroupCreate | BayOp::NodegroupUpdate | BayOp::NodegroupDelete => {
+                BayStatus::UpdateInProgress
+            }
             BayOp::Delete => BayStatus::DeleteInProgress,
         }
     }
@@ -153,6 +171,9 @@ impl BayOp {
         match self {
             BayOp::Create => BayStatus::CreateComplete,
             BayOp::Update | BayOp::Resize | BayOp::Upgrade => BayStatus::UpdateComplete,
+            BayOp::NodegroupCreate | BayOp::NodegroupUpdate | BayOp::NodegroupDelete => {
+                BayStatus::UpdateComplete
+            }
             BayOp::Delete => BayStatus::DeleteComplete,
         }
     }
@@ -162,6 +183,9 @@ impl BayOp {
         match self {
             BayOp::Create => BayStatus::CreateFailed,
             BayOp::Update | BayOp::Resize | BayOp::Upgrade => BayStatus::UpdateFailed,
+            BayOp::NodegroupCreate | BayOp::NodegroupUpdate | BayOp::NodegroupDelete => {
+                BayStatus::UpdateFailed
+            }
             BayOp::Delete => BayStatus::DeleteFailed,
         }
     }

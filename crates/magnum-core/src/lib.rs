@@ -10,6 +10,7 @@ pub mod fields;
 pub mod ident;
 pub mod manifest;
 pub mod node;
+pub mod nodegroup;
 pub mod patch;
 pub mod quota;
 pub mod service;

@@ -7,6 +7,7 @@ pub mod containers;
 pub mod dedupe;
 mod error;
 pub mod locks;
+pub mod nodegroups;
 pub mod nodes;
 pub mod paging;
 pub mod quotas;

@@ -69,6 +69,8 @@ pub struct Mirrored {
     pub status: String,
     /// What else the backend says.
     pub info: serde_json::Value,
+    /// The nodegroup it was claimed for (`default-worker` for the bay's own nodes).
+    pub nodegroup: String,
 }
 
 /// Makes the bay's node rows match `nodes`: new ones added, known ones updated, the rest removed.
@@ -92,12 +94,12 @@ pub async fn mirror(
     for node in nodes {
         sqlx::query!(
             r#"INSERT INTO node (uuid, project_id, user_id, name, type, bay_uuid, role, status,
-                   addresses, backend_id, backend_info)
-               VALUES ($1, $2, $3, $4, $5, $6, 'worker', $7, $8, $9, $10)
+                   addresses, backend_id, backend_info, nodegroup)
+               VALUES ($1, $2, $3, $4, $5, $6, 'worker', $7, $8, $9, $10, $11)
                ON CONFLICT (backend_id) WHERE bay_uuid IS NOT NULL DO UPDATE SET
                    bay_uuid = EXCLUDED.bay_uuid, project_id = EXCLUDED.project_id,
                    name = EXCLUDED.name, status = EXCLUDED.status, addresses = EXCLUDED.addresses,
-                   backend_info = EXCLUDED.backend_info,
+                   backend_info = EXCLUDED.backend_info, nodegroup = EXCLUDED.nodegroup,
                    updated_at = CASE WHEN node.status IS DISTINCT FROM EXCLUDED.status
                                        OR node.addresses IS DISTINCT FROM EXCLUDED.addresses
                                      THEN now() ELSE node.updated_at END"#,
@@ -111,6 +113,7 @@ pub async fn mirror(
             Json(&node.addresses) as _,
             node.backend_id,
             node.info,
+            node.nodegroup,
         )
         .execute(&mut *conn)
         .await?;
@@ -207,4 +210,15 @@ pub async fn mark_unknown(conn: &mut PgConnection, bay: Uuid) -> Result<(), Erro
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The nodegroup a bay's node with this backend id was mirrored with.
+pub async fn group_of(conn: &mut PgConnection, backend_id: &str) -> Result<Option<String>, Error> {
+    let group: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT nodegroup FROM node WHERE backend_id = $1 AND bay_uuid IS NOT NULL",
+    )
+    .bind(backend_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(group.flatten())
 }

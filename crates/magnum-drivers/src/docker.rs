@@ -2,7 +2,8 @@
 //!
 //! The operator lists Engine endpoints in `[docker] hosts` ([`DockerConfig`]). A bay claims
 //! `node_count` of them, and the claim lives in the Engine itself: a volume named
-//! [`CLAIM_VOLUME`] labelled [`BAY_LABEL`]` = <bay uuid>` and [`PROJECT_LABEL`]. Docker's volume
+//! [`CLAIM_VOLUME`] labelled [`BAY_LABEL`]` = <bay uuid>`, [`PROJECT_LABEL`] and
+//! [`NODEGROUP_LABEL`]` = <nodegroup name>` (each worker group holds its own hosts). Docker's volume
 //! create is idempotent (creating an existing name returns the existing volume unchanged), so
 //! claiming is "create with our labels, then read the labels back": the Engine serialises
 //! conductors racing for one host and exactly one bay's label wins. No database row or lock is
@@ -20,7 +21,8 @@ mod tail;
 pub use containers::{CONTAINER_LABEL, ContainerSpec, ContainerState, ContainerStatus, NAME_LABEL};
 
 use crate::{
-    BAY_LABEL, BayDriver, BayTarget, DriverError, NodeStatus, Observed, ObservedNode, PROJECT_LABEL,
+    BAY_LABEL, BayDriver, BayTarget, DEFAULT_WORKER, DriverError, NODEGROUP_LABEL, NodeStatus,
+    Observed, ObservedNode, PROJECT_LABEL,
 };
 use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{
@@ -92,12 +94,12 @@ struct Inner {
 }
 
 /// What one host's claim volume says about a bay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Claim {
     /// No claim volume: the host is free.
     Free,
-    /// Claimed by the bay asked about.
-    Ours,
+    /// Claimed by the bay asked about, for this nodegroup.
+    Ours(String),
     /// Claimed by another bay (or a foreign volume of that name).
     Taken,
 }
@@ -199,8 +201,8 @@ impl DockerDriver {
         })
     }
 
-    /// One held host as a node: ping for health, info and version for the rest.
-    async fn node(engine: &Engine) -> ObservedNode {
+    /// One host held for `nodegroup` as a node: ping for health, info and version for the rest.
+    async fn node(engine: &Engine, nodegroup: String) -> ObservedNode {
         let (ping, info, version) = match engine.docker().await {
             Ok(docker) => {
                 let (ping, info, version) = tokio::join!(
@@ -224,6 +226,7 @@ impl DockerDriver {
             } else {
                 NodeStatus::Unknown
             },
+            nodegroup,
             info: serde_json::json!({
                 "server_version": info.as_ref().and_then(|i| i.server_version.clone())
                     .or_else(|| version.as_ref().and_then(|v| v.version.clone())),
@@ -280,19 +283,25 @@ async fn read_claim(engine: &Engine, bay: Uuid) -> Result<Claim, DriverError> {
 
 fn claim_of(labels: &HashMap<String, String>, bay: Uuid) -> Claim {
     if labels.get(BAY_LABEL).is_some_and(|b| *b == bay.to_string()) {
-        Claim::Ours
+        Claim::Ours(
+            labels
+                .get(NODEGROUP_LABEL)
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_WORKER.to_owned()),
+        )
     } else {
         Claim::Taken
     }
 }
 
-/// Creates the claim volume with the bay's labels and reads back whose it is: `true` when the
-/// host is now the bay's (also when it already was).
-async fn claim(engine: &Engine, bay: &BayTarget) -> Result<bool, DriverError> {
+/// Creates the claim volume with the bay's labels and `group`, and reads back whose it is:
+/// `true` when the host is now the bay's (also when it already was).
+async fn claim(engine: &Engine, bay: &BayTarget, group: &str) -> Result<bool, DriverError> {
     let docker = engine.docker().await?;
     let labels = HashMap::from([
         (BAY_LABEL.to_owned(), bay.uuid.to_string()),
         (PROJECT_LABEL.to_owned(), bay.project_id.clone()),
+        (NODEGROUP_LABEL.to_owned(), group.to_owned()),
     ]);
     let request = VolumeCreateRequest {
         name: Some(CLAIM_VOLUME.to_owned()),
@@ -302,7 +311,7 @@ async fn claim(engine: &Engine, bay: &BayTarget) -> Result<bool, DriverError> {
     let volume = engine
         .run("claim creation", docker.create_volume(request))
         .await?;
-    Ok(claim_of(&volume.labels, bay.uuid) == Claim::Ours)
+    Ok(matches!(claim_of(&volume.labels, bay.uuid), Claim::Ours(_)))
 }
 
 /// Gives a host back: removes the bay's containers on it (forced), then the claim volume if the
@@ -333,7 +342,7 @@ async fn release(engine: &Engine, bay: Uuid) -> Result<(), DriverError> {
             Err(e) => return Err(e.into()),
         }
     }
-    if read_claim(engine, bay).await? == Claim::Ours {
+    if matches!(read_claim(engine, bay).await?, Claim::Ours(_)) {
         match engine
             .run(
                 "claim removal",
@@ -356,62 +365,86 @@ fn backoff(round: u32) -> Duration {
 }
 
 impl BayDriver for DockerDriver {
-    /// Claims or releases hosts until the bay holds exactly `node_count`.
+    /// Claims or releases hosts until each worker group holds exactly its count.
     ///
-    /// Hosts named in `nodes_to_remove`, then the last held ones beyond `node_count`, are
-    /// released first; free answering hosts are then claimed in `[docker] hosts` order
-    /// (unreachable hosts are skipped). When another bay wins a host this call was claiming, the
-    /// call gives back what it claimed, waits a little and tries again, so that of two bays
-    /// racing for the same hosts one gets them all. Too few free hosts is
-    /// [`DriverError::Insufficient`] with this call's claims released again.
+    /// Hosts named in `nodes_to_remove`, hosts of groups no longer wanted, then the last held
+    /// ones of a group beyond its count are released first; free answering hosts are then
+    /// claimed in `[docker] hosts` order, group after group (unreachable hosts are skipped).
+    /// When another bay wins a host this call was claiming, the call gives back what it claimed,
+    /// waits a little and tries again, so that of two bays racing for the same hosts one gets
+    /// them all. Too few free hosts is [`DriverError::Insufficient`] with this call's claims
+    /// released again.
     async fn ensure(&self, bay: &BayTarget) -> Result<Observed, DriverError> {
-        let wanted = usize::try_from(bay.node_count).unwrap_or(usize::MAX);
+        let groups = bay.all_groups();
+        let wanted = |count: u32| usize::try_from(count).unwrap_or(usize::MAX);
         let engines = &self.inner.engines;
         let to_remove = |e: &Engine| bay.nodes_to_remove.iter().any(|n| n == e.url());
-        let mut available = 0;
+        let mut failure = None;
         for round in 0..CLAIM_ROUNDS {
             let claims = self.read_claims(bay.uuid).await;
-            let held: Vec<&Engine> = engines
-                .iter()
-                .zip(&claims)
-                .filter(|(_, c)| matches!(c, Ok(Claim::Ours)))
-                .map(|(e, _)| e)
-                .collect();
-            let (mut keep, mut drop): (Vec<&Engine>, Vec<&Engine>) =
-                held.into_iter().partition(|e| !to_remove(e));
-            while keep.len() > wanted {
-                drop.extend(keep.pop());
+            let mut keep: HashMap<&str, Vec<&Engine>> = HashMap::new();
+            let mut drop: Vec<&Engine> = Vec::new();
+            for (engine, claim) in engines.iter().zip(&claims) {
+                let Ok(Claim::Ours(group)) = claim else {
+                    continue;
+                };
+                match groups.iter().find(|g| g.name == *group) {
+                    Some(g) if !to_remove(engine) => {
+                        keep.entry(g.name.as_str()).or_default().push(engine);
+                    }
+                    _ => drop.push(engine),
+                }
+            }
+            for group in &groups {
+                let held = keep.entry(group.name.as_str()).or_default();
+                while held.len() > wanted(group.node_count) {
+                    drop.extend(held.pop());
+                }
             }
             for engine in drop {
                 release(engine, bay.uuid).await?;
             }
+            let mut free = engines
+                .iter()
+                .zip(&claims)
+                .filter(|(e, c)| matches!(c, Ok(Claim::Free)) && !to_remove(e))
+                .map(|(e, _)| e);
             let mut claimed: Vec<&Engine> = Vec::new();
             let mut attempted: Vec<&Engine> = Vec::new();
             let mut lost_race = false;
-            for (engine, state) in engines.iter().zip(&claims) {
-                if keep.len() + claimed.len() >= wanted {
-                    break;
-                }
-                if !matches!(state, Ok(Claim::Free)) || to_remove(engine) {
-                    continue;
-                }
-                match claim(engine, bay).await {
-                    Ok(true) => {
-                        tracing::info!(bay.uuid = %bay.uuid, endpoint = engine.url(), "claimed Docker host");
-                        claimed.push(engine);
-                    }
-                    Ok(false) => {
-                        lost_race = true;
-                        break;
-                    }
-                    Err(e) => {
-                        // The claim may have landed before the error: roll it back with the rest.
-                        tracing::warn!(bay.uuid = %bay.uuid, endpoint = engine.url(), error = %e, "claiming a Docker host failed");
-                        attempted.push(engine);
+            failure = None;
+            'groups: for group in &groups {
+                let have = keep.get(group.name.as_str()).map_or(0, Vec::len);
+                let mut got = 0;
+                while have + got < wanted(group.node_count) {
+                    let Some(engine) = free.next() else {
+                        failure = Some(bay.insufficient(
+                            "Docker hosts",
+                            &group.name,
+                            wanted(group.node_count),
+                            have + got,
+                        ));
+                        break 'groups;
+                    };
+                    match claim(engine, bay, &group.name).await {
+                        Ok(true) => {
+                            tracing::info!(bay.uuid = %bay.uuid, endpoint = engine.url(), nodegroup = %group.name, "claimed Docker host");
+                            claimed.push(engine);
+                            got += 1;
+                        }
+                        Ok(false) => {
+                            lost_race = true;
+                            break 'groups;
+                        }
+                        Err(e) => {
+                            // The claim may have landed before the error: roll it back with the rest.
+                            tracing::warn!(bay.uuid = %bay.uuid, endpoint = engine.url(), error = %e, "claiming a Docker host failed");
+                            attempted.push(engine);
+                        }
                     }
                 }
             }
-            if keep.len() + claimed.len() >= wanted {
+            if failure.is_none() && !lost_race {
                 for engine in attempted {
                     if let Err(e) = release(engine, bay.uuid).await {
                         tracing::warn!(bay.uuid = %bay.uuid, endpoint = engine.url(), error = %e, "releasing a Docker host whose claim failed failed; a later ensure releases it");
@@ -419,7 +452,6 @@ impl BayDriver for DockerDriver {
                 }
                 return self.observe(bay).await;
             }
-            available = available.max(keep.len() + claimed.len());
             for engine in claimed.into_iter().chain(attempted) {
                 if let Err(e) = release(engine, bay.uuid).await {
                     tracing::warn!(bay.uuid = %bay.uuid, endpoint = engine.url(), error = %e, "releasing a Docker host claimed by a failed ensure failed");
@@ -430,9 +462,11 @@ impl BayDriver for DockerDriver {
             }
             tokio::time::sleep(backoff(round)).await;
         }
-        Err(DriverError::Insufficient(format!(
-            "Not enough free Docker hosts: {wanted} requested, {available} available."
-        )))
+        Err(failure.unwrap_or_else(|| {
+            DriverError::Insufficient(
+                "Not enough free Docker hosts: other bays kept winning the hosts this bay was claiming.".into(),
+            )
+        }))
     }
 
     /// The hosts holding the bay's claim, as nodes. Hosts whose claim cannot be read are left
@@ -443,9 +477,11 @@ impl BayDriver for DockerDriver {
             .inner
             .engines
             .iter()
-            .zip(&claims)
-            .filter(|(_, c)| matches!(c, Ok(Claim::Ours)))
-            .map(|(e, _)| DockerDriver::node(e));
+            .zip(claims)
+            .filter_map(|(e, c)| match c {
+                Ok(Claim::Ours(group)) => Some(DockerDriver::node(e, group)),
+                _ => None,
+            });
         let nodes = join_all(held).await;
         let version = nodes
             .iter()
@@ -565,7 +601,12 @@ mod tests {
         let bay = Uuid::new_v4();
         let ours = HashMap::from([(BAY_LABEL.to_owned(), bay.to_string())]);
         let theirs = HashMap::from([(BAY_LABEL.to_owned(), Uuid::new_v4().to_string())]);
-        assert_eq!(claim_of(&ours, bay), Claim::Ours);
+        assert_eq!(claim_of(&ours, bay), Claim::Ours(DEFAULT_WORKER.into()));
+        let grouped = HashMap::from([
+            (BAY_LABEL.to_owned(), bay.to_string()),
+            (NODEGROUP_LABEL.to_owned(), "gpu".to_owned()),
+        ]);
+        assert_eq!(claim_of(&grouped, bay), Claim::Ours("gpu".into()));
         assert_eq!(claim_of(&theirs, bay), Claim::Taken);
         assert_eq!(claim_of(&HashMap::new(), bay), Claim::Taken);
     }

@@ -19,6 +19,11 @@ use uuid::Uuid;
 pub const BAY_LABEL: &str = "magnum.openstack.org/bay";
 /// Label naming the project on every backend object a driver creates.
 pub const PROJECT_LABEL: &str = "magnum.openstack.org/project";
+/// Label naming the nodegroup a node was claimed for, next to [`BAY_LABEL`]; a claim without it
+/// (made before nodegroups existed) belongs to [`DEFAULT_WORKER`].
+pub const NODEGROUP_LABEL: &str = "magnum.openstack.org/nodegroup";
+
+pub use magnum_core::nodegroup::DEFAULT_WORKER;
 
 /// What a driver is asked to make real for one bay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +40,53 @@ pub struct BayTarget {
     pub labels: BTreeMap<String, String>,
     /// Backend ids of nodes to release first when scaling down (resize `nodes_to_remove`).
     pub nodes_to_remove: Vec<String>,
+    /// The bay's stored worker nodegroups besides [`DEFAULT_WORKER`] (which holds
+    /// `node_count`). Nodes claimed for a group not listed here are released.
+    #[serde(default)]
+    pub groups: Vec<GroupTarget>,
+}
+
+/// One stored worker nodegroup of a bay: the nodes claimed for it carry its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupTarget {
+    /// The group's name, unique in the bay; a valid label value.
+    pub name: String,
+    /// Nodes the group must hold after the call.
+    pub node_count: u32,
+    /// The group's labels: drivers read known keys, as with [`BayTarget::labels`].
+    pub labels: BTreeMap<String, String>,
+}
+
+impl BayTarget {
+    /// Every worker group the bay must hold, [`DEFAULT_WORKER`] (with `node_count`) first.
+    pub fn all_groups(&self) -> Vec<GroupTarget> {
+        let mut all = vec![GroupTarget {
+            name: DEFAULT_WORKER.to_owned(),
+            node_count: self.node_count,
+            labels: self.labels.clone(),
+        }];
+        all.extend(self.groups.iter().cloned());
+        all
+    }
+
+    /// Why too few free nodes were found for `group` (the default group keeps the wording of
+    /// bays without groups).
+    pub fn insufficient(
+        &self,
+        what: &str,
+        group: &str,
+        wanted: usize,
+        available: usize,
+    ) -> DriverError {
+        let whose = if group == DEFAULT_WORKER {
+            String::new()
+        } else {
+            format!(" for nodegroup {group}")
+        };
+        DriverError::Insufficient(format!(
+            "Not enough free {what}{whose}: {wanted} requested, {available} available."
+        ))
+    }
 }
 
 /// Health of one node as its backend reports it.
@@ -72,6 +124,8 @@ pub struct ObservedNode {
     pub status: NodeStatus,
     /// What else the backend says (engine version, capacity, …), shown to admins.
     pub info: serde_json::Value,
+    /// The nodegroup the node was claimed for.
+    pub nodegroup: String,
 }
 
 /// A bay as its backend sees it.
@@ -123,9 +177,11 @@ pub enum DriverError {
 
 /// A bay backend. Implementations are plain clients of their backend's API.
 pub trait BayDriver: Send + Sync {
-    /// Makes the bay's backend objects exist and claims or releases nodes until exactly
-    /// `bay.node_count` are held; returns what the backend then shows. On
-    /// [`DriverError::Insufficient`] the nodes claimed by this call are released again.
+    /// Makes the bay's backend objects exist and claims or releases nodes until each worker
+    /// group holds exactly its count (`bay.node_count` for [`DEFAULT_WORKER`], each of
+    /// `bay.groups`, none for any other group); returns what the backend then shows. Only a
+    /// group's own nodes are released when it shrinks. On [`DriverError::Insufficient`] the
+    /// nodes claimed by this call are released again.
     fn ensure(&self, bay: &BayTarget)
     -> impl Future<Output = Result<Observed, DriverError>> + Send;
 

@@ -9,7 +9,10 @@ use bollard::Docker;
 use magnum_drivers::docker::{
     CLAIM_VOLUME, CONTAINER_LABEL, ContainerSpec, ContainerStatus, DockerConfig, DockerDriver,
 };
-use magnum_drivers::{BAY_LABEL, BayDriver, BayTarget, DriverError, NodeStatus, PROJECT_LABEL};
+use magnum_drivers::{
+    BAY_LABEL, BayDriver, BayTarget, DEFAULT_WORKER, DriverError, GroupTarget, NODEGROUP_LABEL,
+    NodeStatus, PROJECT_LABEL,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -47,6 +50,7 @@ fn bay(node_count: u32) -> BayTarget {
         node_count,
         labels: BTreeMap::new(),
         nodes_to_remove: Vec::new(),
+        groups: vec![],
     }
 }
 
@@ -849,4 +853,70 @@ E45IP/7ZiUkCIQC/W9gjxfsvVXqx8UudYQHU2RANojwCsufbkONz4BA6Yg==
         assert!(matches!(err, DriverError::Unreachable(_)), "{err:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodegroups_hold_their_own_hosts_and_release_only_those() {
+    assert_pool_free().await;
+    let (one, two) = engines();
+    let driver = DockerDriver::new(&config(&[&one, &two])).unwrap();
+    let mut target = bay(1);
+    let _cleanup = Cleanup::new(&[&target]);
+    let group = |count: u32| GroupTarget {
+        name: "extra".into(),
+        node_count: count,
+        labels: BTreeMap::new(),
+    };
+
+    target.groups = vec![group(1)];
+    let seen = driver.ensure(&target).await.unwrap();
+    let by_group: Vec<(&str, &str)> = seen
+        .nodes
+        .iter()
+        .map(|n| (n.backend_id.as_str(), n.nodegroup.as_str()))
+        .collect();
+    assert_eq!(
+        by_group,
+        [(one.as_str(), DEFAULT_WORKER), (two.as_str(), "extra")]
+    );
+    let volume = raw(&two).await.inspect_volume(CLAIM_VOLUME).await.unwrap();
+    assert_eq!(
+        volume.labels.get(NODEGROUP_LABEL).map(String::as_str),
+        Some("extra")
+    );
+    assert_eq!(
+        volume.labels.get(BAY_LABEL).cloned(),
+        Some(target.uuid.to_string())
+    );
+    assert_eq!(driver.observe(&target).await.unwrap(), seen);
+
+    // No free host for a bigger group: nothing held changes.
+    target.groups = vec![group(2)];
+    let err = driver.ensure(&target).await.unwrap_err();
+    assert_eq!(
+        err,
+        DriverError::Insufficient(
+            "Not enough free Docker hosts for nodegroup extra: 2 requested, 1 available.".into()
+        )
+    );
+    assert_eq!(
+        held(&driver.observe(&target).await.unwrap()),
+        [one.as_str(), two.as_str()]
+    );
+
+    // Scaling the default group to zero keeps the group's host; dropping the group frees it.
+    target.node_count = 0;
+    target.groups = vec![group(1)];
+    let seen = driver.ensure(&target).await.unwrap();
+    assert_eq!(held(&seen), [two.as_str()]);
+    assert_eq!(claim_holder(&one).await, None);
+    target.node_count = 1;
+    target.groups.clear();
+    let seen = driver.ensure(&target).await.unwrap();
+    assert_eq!(held(&seen), [one.as_str()]);
+    assert_eq!(seen.nodes[0].nodegroup, DEFAULT_WORKER);
+    assert_eq!(claim_holder(&two).await, None);
+
+    driver.delete(&target).await.unwrap();
+    assert_pool_free().await;
 }

@@ -4,7 +4,10 @@ use magnum_drivers::kubernetes::{
     ACCOUNT_NAME, ISOLATION_NAME, KubernetesConfig, KubernetesDriver, LIMITS_NAME, QUOTA_NAME,
     namespace,
 };
-use magnum_drivers::{BAY_LABEL, BayDriver, BayTarget, DriverError, NodeStatus, PROJECT_LABEL};
+use magnum_drivers::{
+    BAY_LABEL, BayDriver, BayTarget, DEFAULT_WORKER, DriverError, GroupTarget, NODEGROUP_LABEL,
+    NodeStatus, PROJECT_LABEL,
+};
 use magnum_test_support::kube_double::{GIT_VERSION, KubeDouble};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -32,6 +35,7 @@ fn bay(node_count: u32) -> BayTarget {
         node_count,
         labels: Default::default(),
         nodes_to_remove: vec![],
+        groups: vec![],
     }
 }
 
@@ -1097,4 +1101,124 @@ spec:
                 .is_empty()
         );
     }
+}
+
+fn group(name: &str, node_count: u32) -> GroupTarget {
+    GroupTarget {
+        name: name.into(),
+        node_count,
+        labels: Default::default(),
+    }
+}
+
+/// Names of the nodes the bay holds for `group`, as the double stores them.
+fn held_for(double: &KubeDouble, bay: &BayTarget, group: &str) -> Vec<String> {
+    let uuid = bay.uuid.to_string();
+    double
+        .list("v1/nodes", None)
+        .into_iter()
+        .filter(|n| label(n, BAY_LABEL) == Some(uuid.as_str()))
+        .filter(|n| label(n, NODEGROUP_LABEL) == Some(group))
+        .map(|n| {
+            n["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn nodegroups_claim_labelled_nodes_and_shrink_or_go_without_touching_the_others() {
+    let (double, driver) = setup(5).await;
+    let mut target = bay(1);
+    driver.ensure(&target).await.expect("default workers");
+    let default_nodes = held_for(&double, &target, DEFAULT_WORKER);
+    assert_eq!(default_nodes.len(), 1);
+
+    target.groups = vec![group("gpu", 2), group("web", 1)];
+    let seen = driver.ensure(&target).await.expect("groups claimed");
+    let gpu = held_for(&double, &target, "gpu");
+    assert_eq!(gpu.len(), 2);
+    assert_eq!(held_for(&double, &target, "web").len(), 1);
+    assert_eq!(held_for(&double, &target, DEFAULT_WORKER), default_nodes);
+    for node in &seen.nodes {
+        let stored = double.get("v1/nodes", None, &node.backend_id).unwrap();
+        assert_eq!(
+            label(&stored, NODEGROUP_LABEL),
+            Some(node.nodegroup.as_str())
+        );
+        assert_eq!(
+            bay_taints(&stored).len(),
+            1,
+            "the bay's taint on every group's node"
+        );
+    }
+    let mut groups: Vec<&str> = seen.nodes.iter().map(|n| n.nodegroup.as_str()).collect();
+    groups.sort_unstable();
+    assert_eq!(groups, [DEFAULT_WORKER, "gpu", "gpu", "web"]);
+
+    // Shrinking gpu (releasing the named node first) leaves the default and web nodes alone.
+    target.groups = vec![group("gpu", 1), group("web", 1)];
+    target.nodes_to_remove = vec![gpu[1].clone()];
+    driver.ensure(&target).await.expect("gpu shrunk");
+    assert_eq!(held_for(&double, &target, "gpu"), [gpu[0].clone()]);
+    assert_free(&double, &gpu[1]);
+    assert_eq!(held_for(&double, &target, DEFAULT_WORKER), default_nodes);
+    assert_eq!(held_for(&double, &target, "web").len(), 1);
+
+    // Shrinking the default group leaves the groups alone; a group not listed any more gives
+    // its nodes back.
+    target.nodes_to_remove.clear();
+    target.node_count = 0;
+    target.groups = vec![group("gpu", 1)];
+    driver.ensure(&target).await.expect("web dropped");
+    assert!(held_for(&double, &target, DEFAULT_WORKER).is_empty());
+    assert!(held_for(&double, &target, "web").is_empty());
+    assert_eq!(held_for(&double, &target, "gpu"), [gpu[0].clone()]);
+
+    // Too few free nodes for a group: nothing claimed by the call stays, nothing held goes.
+    target.groups = vec![group("gpu", 1), group("big", 9)];
+    let err = driver.ensure(&target).await.unwrap_err();
+    assert_eq!(
+        err,
+        DriverError::Insufficient(
+            "Not enough free Kubernetes nodes for nodegroup big: 9 requested, 4 available.".into()
+        )
+    );
+    assert!(held_for(&double, &target, "big").is_empty());
+    assert_eq!(held(&double, &target), [gpu[0].clone()]);
+
+    driver.delete(&target).await.expect("bay deleted");
+    for i in 0..5 {
+        assert_free(&double, &format!("node-{i}"));
+    }
+}
+
+#[tokio::test]
+async fn claims_made_before_nodegroups_belong_to_the_default_group() {
+    let (double, driver) = setup(2).await;
+    let mut target = bay(1);
+    driver.ensure(&target).await.expect("claimed");
+    let name = held(&double, &target).pop().unwrap();
+    // A claim from before nodegroups carries no group label.
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(double.client());
+    let unlabel = json!({"metadata": {"labels": {NODEGROUP_LABEL: null}}});
+    nodes
+        .patch(
+            &name,
+            &Default::default(),
+            &kube::api::Patch::Merge(&unlabel),
+        )
+        .await
+        .unwrap();
+    let stored = double.get("v1/nodes", None, &name).unwrap();
+    assert_eq!(label(&stored, NODEGROUP_LABEL), None);
+    let seen = driver.observe(&target).await.unwrap();
+    assert_eq!(seen.nodes[0].nodegroup, DEFAULT_WORKER);
+    target.groups = vec![group("gpu", 1)];
+    driver.ensure(&target).await.expect("group added");
+    assert_eq!(held(&double, &target).len(), 2);
+    assert_eq!(held_for(&double, &target, "gpu").len(), 1);
+    driver.delete(&target).await.unwrap();
 }

@@ -13,6 +13,7 @@ use magnum_core::certificate::Certificate;
 use magnum_core::container::{Container, ContainerSpec};
 use magnum_core::manifest::WorkloadKind;
 use magnum_core::node::Node;
+use magnum_core::nodegroup::{NodeGroup, NodeGroupChange, NodeGroupSpec};
 use magnum_core::quota::Quota;
 use magnum_core::service::{MagnumService, Stats};
 use serde::de::DeserializeOwned;
@@ -52,6 +53,9 @@ pub const METHODS: &[(&str, Version)] = &[
     ("bay_resize", Version::new(1, 0)),
     ("bay_upgrade", Version::new(1, 0)),
     ("bay_converge", Version::new(1, 0)),
+    ("nodegroup_create", Version::new(1, 0)),
+    ("nodegroup_update", Version::new(1, 0)),
+    ("nodegroup_delete", Version::new(1, 0)),
     ("container_create", Version::new(1, 0)),
     ("container_show", Version::new(1, 0)),
     ("container_delete", Version::new(1, 0)),
@@ -102,12 +106,28 @@ impl VersionedObject for Node {
     const VERSION: Version = Version::new(1, 0);
 }
 
+impl VersionedObject for NodeGroup {
+    const NAME: &'static str = "NodeGroup";
+    const VERSION: Version = Version::new(1, 0);
+}
+
+impl VersionedObject for NodeGroupSpec {
+    const NAME: &'static str = "NodeGroup";
+    const VERSION: Version = Version::new(1, 0);
+}
+
+impl VersionedObject for NodeGroupChange {
+    const NAME: &'static str = "NodeGroup";
+    const VERSION: Version = Version::new(1, 0);
+}
+
 /// Versions of every object this build knows, sent as `object_versions`.
 pub fn object_versions() -> BTreeMap<String, String> {
     [
         (BayModel::NAME, BayModel::VERSION),
         (Bay::NAME, Bay::VERSION),
         (Node::NAME, Node::VERSION),
+        (NodeGroup::NAME, NodeGroup::VERSION),
         (Container::NAME, Container::VERSION),
         (PodObject::NAME, PodObject::VERSION),
         (ServiceObject::NAME, ServiceObject::VERSION),
@@ -432,6 +452,8 @@ pub enum ObjectKind {
     Bay,
     /// `Node`.
     Node,
+    /// `NodeGroup` (stored worker groups; `get_by_uuid`, and `list` with a `bay_uuid` filter).
+    NodeGroup,
     /// `Container`.
     Container,
     /// `Pod`, `Service` or `ReplicationController`.
@@ -448,6 +470,7 @@ impl ObjectKind {
             "BayModel" => Some(ObjectKind::BayModel),
             "Bay" => Some(ObjectKind::Bay),
             "Node" => Some(ObjectKind::Node),
+            "NodeGroup" => Some(ObjectKind::NodeGroup),
             "Container" => Some(ObjectKind::Container),
             "Pod" => Some(ObjectKind::Workload(WorkloadKind::Pod)),
             "Service" => Some(ObjectKind::Workload(WorkloadKind::Service)),
@@ -800,7 +823,7 @@ impl Method for BayUpgrade {
 pub struct BayConverge {
     /// Which bay.
     pub bay_uuid: Uuid,
-    /// `create`, `update`, `delete`, `resize` or `upgrade`.
+    /// `create`, `update`, `delete`, `resize`, `upgrade` or `nodegroup_create|update|delete`.
     pub op: String,
     /// The operation's fencing token (hex).
     pub op_id: String,
@@ -812,6 +835,81 @@ impl Method for BayConverge {
     type Reply = ();
     fn args(&self) -> Value {
         serde_json::to_value(self).unwrap_or_default()
+    }
+    fn decode_reply(_: Value) -> Result<(), RpcError> {
+        Ok(())
+    }
+}
+
+/// `nodegroup_create`: records a worker group as `CREATE_IN_PROGRESS` and answers; its nodes
+/// are claimed by bay work under the bay's lease (specs/0002).
+#[derive(Debug, Clone)]
+pub struct NodeGroupCreate {
+    /// The bay.
+    pub bay_uuid: Uuid,
+    /// The validated group; `uuid` is set.
+    pub nodegroup: NodeGroupSpec,
+}
+
+impl Method for NodeGroupCreate {
+    const NAME: &'static str = "nodegroup_create";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = NodeGroup;
+    fn args(&self) -> Value {
+        json!({"bay_uuid": self.bay_uuid,
+               "nodegroup": Primitive::new(self.nodegroup.clone()).to_value()})
+    }
+    fn decode_reply(result: Value) -> Result<NodeGroup, RpcError> {
+        decode_object(&result)
+    }
+}
+
+/// `nodegroup_update`: new counts and bounds of a stored group (`UPDATE_IN_PROGRESS`); the
+/// group is scaled by bay work.
+#[derive(Debug, Clone)]
+pub struct NodeGroupUpdate {
+    /// The bay.
+    pub bay_uuid: Uuid,
+    /// The group and its new `node_count`, `min_node_count`, `max_node_count`.
+    pub nodegroup: NodeGroupChange,
+}
+
+impl Method for NodeGroupUpdate {
+    const NAME: &'static str = "nodegroup_update";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = NodeGroup;
+    fn args(&self) -> Value {
+        let primitive = Primitive {
+            data: self.nodegroup,
+            changes: vec![
+                "node_count".into(),
+                "min_node_count".into(),
+                "max_node_count".into(),
+            ],
+        };
+        json!({"bay_uuid": self.bay_uuid, "nodegroup": primitive.to_value()})
+    }
+    fn decode_reply(result: Value) -> Result<NodeGroup, RpcError> {
+        decode_object(&result)
+    }
+}
+
+/// `nodegroup_delete`: records `DELETE_IN_PROGRESS`; bay work releases the group's nodes and
+/// removes it. The default groups refuse (`InvalidParameterValue`).
+#[derive(Debug, Clone)]
+pub struct NodeGroupDelete {
+    /// The bay.
+    pub bay_uuid: Uuid,
+    /// The group.
+    pub uuid: Uuid,
+}
+
+impl Method for NodeGroupDelete {
+    const NAME: &'static str = "nodegroup_delete";
+    const SINCE: Version = Version::new(1, 0);
+    type Reply = ();
+    fn args(&self) -> Value {
+        json!({"bay_uuid": self.bay_uuid, "uuid": self.uuid})
     }
     fn decode_reply(_: Value) -> Result<(), RpcError> {
         Ok(())
@@ -898,6 +996,27 @@ pub enum Call {
     },
     /// [`BayConverge`].
     BayConverge(BayConverge),
+    /// [`NodeGroupCreate`].
+    NodeGroupCreate {
+        /// The bay.
+        bay_uuid: Uuid,
+        /// The group.
+        nodegroup: NodeGroupSpec,
+    },
+    /// [`NodeGroupUpdate`].
+    NodeGroupUpdate {
+        /// The bay.
+        bay_uuid: Uuid,
+        /// The group's new counts.
+        nodegroup: NodeGroupChange,
+    },
+    /// [`NodeGroupDelete`].
+    NodeGroupDelete {
+        /// The bay.
+        bay_uuid: Uuid,
+        /// The group.
+        uuid: Uuid,
+    },
     /// [`ContainerCreate`].
     ContainerCreate(ContainerSpec),
     /// [`ContainerShow`].
@@ -1019,6 +1138,20 @@ struct BayResizeArgs {
     nodes_to_remove: Option<Vec<String>>,
     #[serde(default)]
     nodegroup: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeGroupArgs {
+    bay_uuid: Uuid,
+    nodegroup: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeGroupDeleteArgs {
+    bay_uuid: Uuid,
+    uuid: Uuid,
 }
 
 #[derive(Deserialize)]
@@ -1177,6 +1310,27 @@ impl Call {
             "bay_converge" => {
                 let a = BayConverge::deserialize(args).map_err(parse(method))?;
                 Ok(Call::BayConverge(a))
+            }
+            "nodegroup_create" => {
+                let a = NodeGroupArgs::deserialize(args).map_err(parse(method))?;
+                Ok(Call::NodeGroupCreate {
+                    bay_uuid: a.bay_uuid,
+                    nodegroup: Primitive::<NodeGroupSpec>::from_value(&a.nodegroup)?.data,
+                })
+            }
+            "nodegroup_update" => {
+                let a = NodeGroupArgs::deserialize(args).map_err(parse(method))?;
+                Ok(Call::NodeGroupUpdate {
+                    bay_uuid: a.bay_uuid,
+                    nodegroup: Primitive::<NodeGroupChange>::from_value(&a.nodegroup)?.data,
+                })
+            }
+            "nodegroup_delete" => {
+                let a = NodeGroupDeleteArgs::deserialize(args).map_err(parse(method))?;
+                Ok(Call::NodeGroupDelete {
+                    bay_uuid: a.bay_uuid,
+                    uuid: a.uuid,
+                })
             }
             "container_create" => {
                 let a = ContainerCreateArgs::deserialize(args).map_err(parse(method))?;

@@ -1,5 +1,5 @@
-//! `/v1/bays` and `/v1/clusters` (one record type, two URL families), cluster actions,
-//! the derived nodegroups, and `/v1/nodes` (spec/rest-api.md §3.2, §3.3, §4.2, §4.3).
+//! `/v1/bays` and `/v1/clusters` (one record type, two URL families), cluster actions, and
+//! `/v1/nodes` (spec/rest-api.md §3.2, §3.3, §4.2).
 
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody};
@@ -41,7 +41,8 @@ impl Family for Clusters {
     const FAMILY: BayFamily = BayFamily::Clusters;
 }
 
-fn base(app: &AppState, headers: &HeaderMap) -> String {
+/// The root URL links are built on.
+pub(crate) fn base(app: &AppState, headers: &HeaderMap) -> String {
     crate::links::base_url(headers, app.public_endpoint.as_deref(), app.trust_forwarded)
 }
 
@@ -99,7 +100,7 @@ async fn template(
 }
 
 /// The target of an item operation: the bay's owners.
-fn owners(bay: &Bay) -> magnum_auth::Target {
+pub(crate) fn owners(bay: &Bay) -> magnum_auth::Target {
     Auth::target(&bay.project_id, &bay.user_id)
 }
 
@@ -169,7 +170,13 @@ pub(crate) async fn show<F: Family>(
     let family = F::FAMILY;
     let bay = load(&app, &auth, family, &ident).await?;
     auth.authorize(&family.rule("get"), &owners(&bay))?;
-    Ok(Json(family.view(&bay, &base(&app, &headers), false)))
+    let mut view = family.view(&bay, &base(&app, &headers), false);
+    if view["faults"].as_object().is_some_and(|f| !f.is_empty())
+        && let Some(group) = super::nodegroups::failed_group(&app, &auth, &bay).await?
+    {
+        view["faults"] = json!({group: bay.status_reason});
+    }
+    Ok(Json(view))
 }
 
 /// `POST /v1/<family>`: 201 with the bay at microversion 1.1 on `/v1/bays`, else 202 `{uuid}`.
@@ -443,90 +450,6 @@ pub(crate) async fn upgrade(
     };
     let bay = app.rpc.call(&auth.context(false), &upgrade).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"uuid": bay.uuid}))).into_response())
-}
-
-async fn nodegroups_of(
-    app: &AppState,
-    auth: &Auth,
-    headers: &HeaderMap,
-    ident: &str,
-) -> Result<Vec<Value>, ApiError> {
-    let bay = load(app, auth, BayFamily::Clusters, ident).await?;
-    auth.authorize("nodegroup:get_all", &owners(&bay))?;
-    let model = app
-        .rpc
-        .call(
-            &auth.context(false),
-            &GetObject::<BayModel>::new(Ident::Uuid(bay.baymodel_id)),
-        )
-        .await;
-    let image = model.map(|m| m.image_id).unwrap_or_default();
-    Ok(crate::views::default_nodegroups(
-        &bay,
-        &image,
-        &base(app, headers),
-    ))
-}
-
-/// `GET /v1/clusters/<ident>/nodegroups[?role=]`.
-pub(crate) async fn list_nodegroups(
-    State(app): State<AppState>,
-    auth: Auth,
-    headers: HeaderMap,
-    Path(ident): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let params = parse_list_query(
-        query.as_deref(),
-        &["role"],
-        &["name", "role", "node_count"],
-        app.max_limit,
-    )?;
-    let role = params
-        .extra
-        .iter()
-        .find(|(k, _)| k == "role")
-        .map(|(_, v)| v.clone());
-    let groups = nodegroups_of(&app, &auth, &headers, &ident).await?;
-    const LISTED: [&str; 10] = [
-        "uuid",
-        "name",
-        "flavor_id",
-        "image_id",
-        "node_count",
-        "role",
-        "is_default",
-        "status",
-        "stack_id",
-        "links",
-    ];
-    let items: Vec<Value> = groups
-        .into_iter()
-        .filter(|g| role.as_deref().is_none_or(|r| g["role"] == r))
-        .map(|g| match g {
-            Value::Object(mut m) => {
-                m.retain(|k, _| LISTED.contains(&k.as_str()));
-                Value::Object(m)
-            }
-            other => other,
-        })
-        .collect();
-    Ok(Json(json!({"nodegroups": items})))
-}
-
-/// `GET /v1/clusters/<ident>/nodegroups/<nodegroup>` (by name or uuid).
-pub(crate) async fn show_nodegroup(
-    State(app): State<AppState>,
-    auth: Auth,
-    headers: HeaderMap,
-    Path((ident, group)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    nodegroups_of(&app, &auth, &headers, &ident)
-        .await?
-        .into_iter()
-        .find(|g| g["name"] == group.as_str() || g["uuid"] == group.as_str())
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("Nodegroup {group} could not be found.")))
 }
 
 async fn node_page(

@@ -6,6 +6,7 @@ use crate::Conductor;
 use crate::dispatch::storage;
 use magnum_core::bay::{Bay, BayOp, BaySpec, BayStatus};
 use magnum_core::baymodel::BayModel;
+use magnum_core::nodegroup::DEFAULT_WORKER;
 use magnum_db::bays::{self, Filters, Key, NewBay};
 use magnum_db::{Error, Scope, baymodels};
 use magnum_rpc::methods::{BayChange, ListQuery, Lookup};
@@ -315,6 +316,17 @@ async fn begin(
     let model_uuid = new_model.unwrap_or(bay.baymodel_id);
     let model = usable_baymodel(&mut conn, ctx, &model_uuid.to_string()).await?;
     admit(c, &model, count, bay.master_count)?;
+    // The stored nodegroups' nodes count against the same limit (specs/0002).
+    let grouped = magnum_db::nodegroups::total_nodes(&mut conn, uuid, None)
+        .await
+        .map_err(storage)?;
+    if grouped > 0 && i64::from(count) + grouped > i64::from(c.bay.max_node_count) {
+        return Err(RemoteFailure::invalid(format!(
+            "node_count {count} and the {grouped} nodes of the bay's nodegroups are above the \
+             maximum of {} ([bay] max_node_count).",
+            c.bay.max_node_count
+        )));
+    }
     let op_id = Uuid::new_v4();
     let rollback_to = rollback.then_some(bay.node_count);
     let started = bays::begin_op(
@@ -370,7 +382,8 @@ pub(crate) async fn update(
     begin(c, ctx, change.uuid, req).await
 }
 
-/// `bay_resize`: scales, releasing the named nodes first.
+/// `bay_resize`: scales the default worker group, or the stored group `nodegroup` names (by
+/// name or uuid), releasing the named nodes first.
 pub(crate) async fn resize(
     c: &Arc<Conductor>,
     ctx: &RequestContext,
@@ -379,13 +392,34 @@ pub(crate) async fn resize(
     nodes_to_remove: &[String],
     nodegroup: Option<&str>,
 ) -> Result<Value, RemoteFailure> {
-    if let Some(group) = nodegroup.filter(|g| *g != "default-worker") {
-        return Err(RemoteFailure::invalid(format!(
-            "Nodegroup {group} cannot be resized here: only default-worker is served."
-        )));
-    }
     if node_count < 0 {
         return Err(RemoteFailure::invalid("node_count must be 0 or more."));
+    }
+    let default_uuid = Uuid::new_v5(&change.uuid, DEFAULT_WORKER.as_bytes()).to_string();
+    if let Some(ident) = nodegroup.filter(|g| *g != DEFAULT_WORKER && *g != default_uuid) {
+        let bay = load(c, ctx, &Lookup::Uuid(change.uuid)).await?;
+        let mut conn = c.pool.acquire().await.map_err(storage)?;
+        let group = magnum_db::nodegroups::of_bay(&mut conn, bay.uuid)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .find(|g| g.name == ident || g.uuid.to_string() == ident)
+            .ok_or_else(|| {
+                RemoteFailure::invalid(format!(
+                    "Nodegroup {ident} is not a worker nodegroup of bay {}.",
+                    bay.uuid
+                ))
+            })?;
+        drop(conn);
+        let removals = resolve_nodes(c, change.uuid, nodes_to_remove).await?;
+        let scaled = magnum_core::nodegroup::NodeGroupChange {
+            uuid: group.uuid,
+            node_count,
+            min_node_count: group.min_node_count,
+            max_node_count: group.max_node_count,
+        };
+        super::nodegroups::update(c, ctx, bay.uuid, scaled, removals).await?;
+        return load(c, ctx, &Lookup::Uuid(change.uuid)).await.map(to_value);
     }
     let removals = resolve_nodes(c, change.uuid, nodes_to_remove).await?;
     let args = serde_json::json!({"nodes_to_remove": removals});

@@ -172,12 +172,13 @@ async fn sign(
         .user_id
         .clone()
         .unwrap_or_else(|| request.user_id.clone());
-    let (tx, generation) = credential_lock(c, &bay).await?;
+    let (mut tx, generation) = credential_lock(c, &bay).await?;
     let pem = ca
         .sign(csr, &BayIdentity::new(bay.uuid, &user, generation))
         .map_err(|e| RemoteFailure::typed("CertificateValidationError", 400, e.0))?;
+    let bay_target = target(&mut tx, &bay, Vec::new()).await.map_err(storage)?;
     driver
-        .bind_certificates(&target(&bay, Vec::new()), generation)
+        .bind_certificates(&bay_target, generation)
         .await
         .map_err(driver_failure)?;
     tx.commit().await.map_err(storage)?;
@@ -216,7 +217,7 @@ async fn rotate(
         )));
     }
     let (mut tx, generation) = credential_lock(c, &bay).await?;
-    let bay_target = target(&bay, Vec::new());
+    let bay_target = target(&mut tx, &bay, Vec::new()).await.map_err(storage)?;
     let next = generation
         .checked_add(1)
         .ok_or_else(|| RemoteFailure::invalid("The bay's credentials were rotated too often."))?;

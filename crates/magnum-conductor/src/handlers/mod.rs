@@ -6,6 +6,7 @@ pub(crate) mod baymodels;
 pub(crate) mod bays;
 pub(crate) mod certificates;
 pub(crate) mod containers;
+pub(crate) mod nodegroups;
 pub(crate) mod nodes;
 pub(crate) mod workloads;
 

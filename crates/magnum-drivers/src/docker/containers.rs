@@ -210,7 +210,7 @@ impl DockerDriver {
             return Ok(id);
         }
         // Tenant isolation: a bay's containers run only on the hosts it holds.
-        if read_claim(engine, spec.bay_uuid).await? != Claim::Ours {
+        if !matches!(read_claim(engine, spec.bay_uuid).await?, Claim::Ours(_)) {
             return Err(DriverError::Refused(format!(
                 "Docker host {endpoint} is not a host of bay {}.",
                 spec.bay_uuid

@@ -7,7 +7,10 @@
 
 use super::api::Failure;
 use super::{CLAIMED_AT_ANNOTATION, KubernetesDriver, bay_taint, project_label_value};
-use crate::{BAY_LABEL, BayTarget, DriverError, NodeStatus, ObservedNode, PROJECT_LABEL};
+use crate::{
+    BAY_LABEL, BayTarget, DEFAULT_WORKER, DriverError, GroupTarget, NODEGROUP_LABEL, NodeStatus,
+    ObservedNode, PROJECT_LABEL,
+};
 use k8s_openapi::api::core::v1::{Node, Taint};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -41,6 +44,15 @@ pub(super) fn holder(node: &Node) -> Option<&str> {
         .as_ref()?
         .get(BAY_LABEL)
         .map(String::as_str)
+}
+
+/// The nodegroup a held node was claimed for ([`DEFAULT_WORKER`] when unlabelled).
+pub(super) fn group_of(node: &Node) -> &str {
+    node.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(NODEGROUP_LABEL))
+        .map_or(DEFAULT_WORKER, String::as_str)
 }
 
 /// The node's `Ready` condition: `True` → Ready, `False` → NotReady, else Unknown.
@@ -80,8 +92,9 @@ fn is_bay_taint(taint: &Taint) -> bool {
     taint.key == BAY_LABEL
 }
 
-/// The merge patch that claims `node` for `bay`, guarded by the node's resourceVersion.
-pub(super) fn claim_patch(node: &Node, bay: &BayTarget) -> Value {
+/// The merge patch that claims `node` for `group` of `bay`, guarded by the node's
+/// resourceVersion.
+pub(super) fn claim_patch(node: &Node, bay: &BayTarget, group: &str) -> Value {
     let mut kept: Vec<Taint> = taints(node)
         .into_iter()
         .filter(|t| !is_bay_taint(t))
@@ -93,6 +106,7 @@ pub(super) fn claim_patch(node: &Node, bay: &BayTarget) -> Value {
             "labels": {
                 BAY_LABEL: bay.uuid.to_string(),
                 PROJECT_LABEL: project_label_value(&bay.project_id),
+                NODEGROUP_LABEL: group,
             },
             "annotations": {CLAIMED_AT_ANNOTATION: Timestamp::now().to_string()},
         },
@@ -114,7 +128,7 @@ pub(super) fn release_patch(node: &Node) -> Value {
     json!({
         "metadata": {
             "resourceVersion": node.metadata.resource_version,
-            "labels": {BAY_LABEL: null, PROJECT_LABEL: null},
+            "labels": {BAY_LABEL: null, PROJECT_LABEL: null, NODEGROUP_LABEL: null},
             "annotations": {CLAIMED_AT_ANNOTATION: null},
         },
         "spec": {"taints": taints},
@@ -185,6 +199,7 @@ pub(super) fn observed(node: &Node) -> ObservedNode {
         name: name(node).to_owned(),
         addresses,
         status: status(node),
+        nodegroup: group_of(node).to_owned(),
         info: json!({
             "kubelet_version": info.map(|i| i.kubelet_version.clone()),
             "container_runtime_version": info.map(|i| i.container_runtime_version.clone()),
@@ -241,16 +256,22 @@ impl KubernetesDriver {
         Ok(nodes)
     }
 
-    /// Claims one node for the bay: `Lost` when another bay won it or it stopped qualifying.
-    pub(super) async fn claim(&self, node: &Node, bay: &BayTarget) -> Result<Claim, DriverError> {
+    /// Claims one node for `group` of the bay: `Lost` when another bay won it or it stopped
+    /// qualifying.
+    pub(super) async fn claim(
+        &self,
+        node: &Node,
+        bay: &BayTarget,
+        group: &str,
+    ) -> Result<Claim, DriverError> {
         let node_name = name(node).to_owned();
         let what = format!("claim Node {node_name} for bay {}", bay.uuid);
         let mut current = node.clone();
         for _ in 0..ATTEMPTS {
-            let patch = claim_patch(&current, bay);
+            let patch = claim_patch(&current, bay, group);
             match self.patch_node(&node_name, &patch, &what).await {
                 Ok(claimed) => {
-                    tracing::info!(bay.uuid = %bay.uuid, node = %node_name, "claimed node");
+                    tracing::info!(bay.uuid = %bay.uuid, node = %node_name, nodegroup = group, "claimed node");
                     return Ok(Claim::Won(Box::new(claimed)));
                 }
                 Err(f) if f.code() == Some(404) => return Ok(Claim::Lost),
@@ -332,57 +353,95 @@ impl KubernetesDriver {
         }
     }
 
-    /// Brings the bay's held nodes to `bay.node_count`: claims free pool nodes or releases held
-    /// ones. Returns nothing; [`super::KubernetesDriver::observe`] reads the result back.
+    /// Brings each worker group's held nodes to its count: releases the nodes of groups no
+    /// longer wanted and each group's surplus (named nodes first, then its newest claims), then
+    /// claims free pool nodes for the groups short of nodes. Returns nothing;
+    /// [`super::KubernetesDriver::observe`] reads the result back.
     pub(super) async fn converge_nodes(&self, bay: &BayTarget) -> Result<(), DriverError> {
         let held = self.held_nodes(&bay.uuid).await?;
-        let wanted = usize::try_from(bay.node_count).unwrap_or(usize::MAX);
-        if held.len() > wanted {
-            let order = release_order(&held, &bay.nodes_to_remove);
-            return self
-                .release_all(&order[..held.len() - wanted], &bay.uuid)
-                .await;
+        let groups = bay.all_groups();
+        let wanted = |g: &GroupTarget| usize::try_from(g.node_count).unwrap_or(usize::MAX);
+        let mut releases: Vec<&Node> = held
+            .iter()
+            .filter(|n| groups.iter().all(|g| g.name != group_of(n)))
+            .collect();
+        let mut short: Vec<(&GroupTarget, usize)> = Vec::new();
+        for group in &groups {
+            let mine: Vec<Node> = held
+                .iter()
+                .filter(|n| group_of(n) == group.name)
+                .cloned()
+                .collect();
+            if mine.len() > wanted(group) {
+                let surplus = mine.len() - wanted(group);
+                let order = release_order(&mine, &bay.nodes_to_remove);
+                for node in &order[..surplus] {
+                    if let Some(original) = held.iter().find(|n| name(n) == name(node)) {
+                        releases.push(original);
+                    }
+                }
+            } else if mine.len() < wanted(group) {
+                short.push((group, mine.len()));
+            }
         }
-        let needed = wanted - held.len();
-        if needed == 0 {
+        self.release_all(&releases, &bay.uuid).await?;
+        if short.is_empty() {
             return Ok(());
         }
         let candidates = self.candidate_nodes().await?;
-        let insufficient = |available: usize| {
-            DriverError::Insufficient(format!(
-                "Not enough free Kubernetes nodes: {} requested, {available} available.",
-                bay.node_count
-            ))
-        };
-        if candidates.len() < needed {
-            return Err(insufficient(held.len() + candidates.len()));
-        }
-        let mut claimed: Vec<Node> = Vec::new();
-        for node in &candidates {
-            if claimed.len() == needed {
-                break;
+        // Refuse before claiming anything when the pool cannot cover every group.
+        let mut left = candidates.len();
+        for (group, have) in &short {
+            let need = wanted(group) - have;
+            if need > left {
+                return Err(bay.insufficient(
+                    "Kubernetes nodes",
+                    &group.name,
+                    wanted(group),
+                    have + left,
+                ));
             }
-            match self.claim(node, bay).await {
-                Ok(Claim::Won(node)) => claimed.push(*node),
-                Ok(Claim::Lost) => {}
-                Err(e) => {
-                    // Leave nothing behind that this call took; the error says why.
-                    let _ = self
-                        .release_all(&claimed.iter().collect::<Vec<_>>(), &bay.uuid)
-                        .await;
-                    return Err(e);
+            left -= need;
+        }
+        let mut pool = candidates.iter();
+        let mut claimed: Vec<Node> = Vec::new();
+        let mut failure = None;
+        'groups: for (group, have) in short {
+            let mut got = 0;
+            while have + got < wanted(group) {
+                let Some(node) = pool.next() else {
+                    tracing::info!(bay.uuid = %bay.uuid, nodegroup = %group.name, "not enough free nodes");
+                    failure = Some(bay.insufficient(
+                        "Kubernetes nodes",
+                        &group.name,
+                        wanted(group),
+                        have + got,
+                    ));
+                    break 'groups;
+                };
+                match self.claim(node, bay, &group.name).await {
+                    Ok(Claim::Won(node)) => {
+                        claimed.push(*node);
+                        got += 1;
+                    }
+                    Ok(Claim::Lost) => {}
+                    Err(e) => {
+                        failure = Some(e);
+                        break 'groups;
+                    }
                 }
             }
         }
-        if claimed.len() < needed {
-            let available = held.len() + claimed.len();
-            let _ = self
-                .release_all(&claimed.iter().collect::<Vec<_>>(), &bay.uuid)
-                .await;
-            tracing::info!(bay.uuid = %bay.uuid, available, "not enough free nodes");
-            return Err(insufficient(available));
+        match failure {
+            None => Ok(()),
+            Some(e) => {
+                // Leave nothing behind that this call took; the error says why.
+                let _ = self
+                    .release_all(&claimed.iter().collect::<Vec<_>>(), &bay.uuid)
+                    .await;
+                Err(e)
+            }
         }
-        Ok(())
     }
 
     /// One bounded API call (see [`super::api::bounded`]).
@@ -427,6 +486,7 @@ mod tests {
             node_count: 1,
             labels: Default::default(),
             nodes_to_remove: vec![],
+            groups: vec![],
         }
     }
 
@@ -447,7 +507,8 @@ mod tests {
     #[test]
     fn claim_and_release_patches_carry_the_resource_version_and_keep_other_taints() {
         let n = node("a", &[], Some("True"));
-        let claim = claim_patch(&n, &bay());
+        let claim = claim_patch(&n, &bay(), "gpu");
+        assert_eq!(claim["metadata"]["labels"][NODEGROUP_LABEL], "gpu");
         assert_eq!(claim["metadata"]["resourceVersion"], "42");
         assert_eq!(
             claim["metadata"]["labels"][BAY_LABEL],
@@ -469,6 +530,7 @@ mod tests {
         let release = release_patch(&held);
         assert_eq!(release["metadata"]["resourceVersion"], "42");
         assert!(release["metadata"]["labels"][BAY_LABEL].is_null());
+        assert!(release["metadata"]["labels"][NODEGROUP_LABEL].is_null());
         assert_eq!(release["spec"]["taints"].as_array().map(Vec::len), Some(1));
     }
 

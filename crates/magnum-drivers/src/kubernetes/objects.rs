@@ -317,6 +317,7 @@ mod tests {
                 .map(|(k, v)| ((*k).into(), (*v).into()))
                 .collect(),
             nodes_to_remove: vec![],
+            groups: vec![],
         }
     }
 
