@@ -175,7 +175,13 @@ async fn complete(
 ) -> Result<(), magnum_db::Error> {
     let outcome = Outcome {
         stack_id: backend.stack_id(target, seen),
-        api_address: seen.api_address.clone(),
+        // Docker bays are reached through the client proxy when it is on (specs/0005).
+        api_address: match (backend, c.backends.docker_access()) {
+            (Backend::Docker(_), Some(access)) if seen.api_address.is_some() => {
+                Some(access.api_address.clone())
+            }
+            _ => seen.api_address.clone(),
+        },
         node_addresses: seen
             .nodes
             .iter()

@@ -454,6 +454,7 @@ fn check_host_config(host: &Value) -> Result<(), Denied> {
 
 /// Fields of an exec create body a user may send.
 const EXEC_FIELDS: &[&str] = &[
+    "Detach",
     "AttachStdin",
     "AttachStdout",
     "AttachStderr",
