@@ -236,6 +236,27 @@ async fn docker_bay_bundle_drives_only_its_own_containers_through_the_proxy() {
     assert_eq!(listed.split_whitespace().collect::<Vec<_>>(), [id.as_str()]);
     let exec = ok(&docker(&["exec", &id, "echo", "from exec"]), "docker exec");
     assert_eq!(exec, "from exec");
+    // Standard input travels through the upgraded (hijacked) connection too.
+    let mut cat = Command::new(docker_cli())
+        .args(["--tlsverify", "--tlscacert"])
+        .arg(bundle.join("ca.pem"))
+        .arg("--tlscert")
+        .arg(bundle.join("cert.pem"))
+        .arg("--tlskey")
+        .arg(bundle.join("key.pem"))
+        .args(["-H", &host, "exec", "-i", &id, "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = cat.stdin.take().unwrap();
+        stdin.write_all(b"typed into exec -i\n").unwrap();
+    }
+    let echoed = ok(&cat.wait_with_output().unwrap(), "docker exec -i");
+    assert_eq!(echoed, "typed into exec -i");
     let logs = ok(&docker(&["logs", &id]), "docker logs");
     assert!(logs.contains("hello from the bay"), "{logs}");
     let short = &id[..12];

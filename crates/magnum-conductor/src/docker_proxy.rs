@@ -322,7 +322,11 @@ impl Caller {
                     .await
             }
             Route::Container { id, op } => {
-                let endpoint = relay.container_host(&endpoints, &id, bay.uuid).await?;
+                let (endpoint, full_id) = relay.container_host(&endpoints, &id, bay.uuid).await?;
+                // The call names the container checked, by id: a name cannot be taken over by
+                // another bay's container in between.
+                let mut req = req;
+                *req.uri_mut() = with_container_id(req.uri(), &id, &full_id)?;
                 if op == ContainerOp::ExecCreate {
                     let (parts, body) = req.into_parts();
                     let body = read_body(body).await?;
@@ -358,6 +362,18 @@ async fn read_body(body: Incoming) -> Result<Bytes, Failure> {
                 ),
             )
         })
+}
+
+/// `uri` (`[/vX.Y]/containers/{id}[/op][?query]`) naming the container by `full_id`.
+fn with_container_id(uri: &hyper::Uri, id: &str, full_id: &str) -> Result<hyper::Uri, Failure> {
+    let invalid = || Failure::new(StatusCode::BAD_REQUEST, "Invalid container path.");
+    let path = uri.path();
+    let (prefix, rest) = path.split_once("/containers/").ok_or_else(invalid)?;
+    let rest = rest.strip_prefix(id).ok_or_else(invalid)?;
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    format!("{prefix}/containers/{full_id}{rest}{query}")
+        .parse()
+        .map_err(|_| invalid())
 }
 
 /// The client's request with its body relayed as it comes.
@@ -447,20 +463,24 @@ impl Relay<'_> {
         Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
     }
 
-    /// The bay's Engine holding container `id` labelled with the bay; 404 otherwise, whether
-    /// the container does not exist or is another bay's.
+    /// The bay's Engine holding container `id` labelled with the bay, and the container's full
+    /// id; 404 otherwise, whether the container does not exist or is another bay's.
     async fn container_host(
         &self,
         endpoints: &[String],
         id: &str,
         bay: Uuid,
-    ) -> Result<String, Failure> {
+    ) -> Result<(String, String), Failure> {
         for endpoint in endpoints {
             let (status, inspect) = self
                 .get_json(endpoint, &format!("/containers/{id}/json"))
                 .await?;
-            if status.is_success() && authz::labelled_for(inspect["Config"].get("Labels"), bay) {
-                return Ok(endpoint.clone());
+            let full_id = inspect["Id"].as_str().unwrap_or_default();
+            if status.is_success()
+                && !full_id.is_empty()
+                && authz::labelled_for(inspect["Config"].get("Labels"), bay)
+            {
+                return Ok((endpoint.clone(), full_id.to_owned()));
             }
         }
         Err(Failure::new(
@@ -591,5 +611,31 @@ impl Relay<'_> {
             HeaderValue::from_static("application/json"),
         );
         Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_calls_are_relayed_by_full_id() {
+        let full = "f".repeat(64);
+        for (uri, expected) in [
+            (
+                "/v1.47/containers/web/logs?stdout=1",
+                format!("/v1.47/containers/{full}/logs?stdout=1"),
+            ),
+            ("/containers/web", format!("/containers/{full}")),
+            ("/containers/web/exec", format!("/containers/{full}/exec")),
+        ] {
+            let uri: hyper::Uri = uri.parse().unwrap();
+            assert_eq!(
+                with_container_id(&uri, "web", &full).unwrap().to_string(),
+                expected
+            );
+        }
+        let uri: hyper::Uri = "/images/web/json".parse().unwrap();
+        assert!(with_container_id(&uri, "web", &full).is_err());
     }
 }

@@ -117,7 +117,17 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Den
         ("GET", ["info"]) => Route::Info,
         ("GET", ["containers", "json"]) => Route::ListContainers,
         ("POST", ["containers", "create"]) => Route::CreateContainer,
-        ("DELETE", ["containers", id]) => container(id, ContainerOp::Remove).ok_or_else(refused)?,
+        ("DELETE", ["containers", id]) => {
+            if query_pairs(query)
+                .iter()
+                .any(|(k, v)| k == "link" && !matches!(v.as_str(), "" | "0" | "false"))
+            {
+                return Err(denied(
+                    "Removing links is not allowed through Magnum's Docker proxy.",
+                ));
+            }
+            container(id, ContainerOp::Remove).ok_or_else(refused)?
+        }
         (_, ["containers", id, action]) => {
             let op = match (method, *action) {
                 ("GET", "json") => ContainerOp::Inspect,
@@ -620,6 +630,7 @@ mod tests {
                 Some("fromImage=x&fromSrc=http://x"),
             ),
             ("POST", "/images/create", None),
+            ("DELETE", "/containers/abc", Some("link=1")),
             ("GET", "/containers/../json", None),
             ("GET", "/containers/%2e%2e/json", None),
             ("GET", "/containers/a%2Fb/json", None),
@@ -633,7 +644,10 @@ mod tests {
             ("POST", "/session", None),
         ] {
             let err = route(method, path, query).expect_err(path);
-            assert!(err.0.contains("not allowed") || err.0.contains("Only image pulls"));
+            assert!(
+                err.0.contains("not allowed") || err.0.contains("Only image pulls"),
+                "{err}"
+            );
         }
     }
 
