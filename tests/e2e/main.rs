@@ -16,6 +16,7 @@ mod clients;
 mod config;
 mod containers;
 mod devstack;
+mod docker_proxy;
 mod faults;
 mod hostile;
 mod keystone;

@@ -2,14 +2,17 @@
 
 use crate::config::ConductorConfig;
 use magnum_core::baymodel::Coe;
-use magnum_drivers::docker::DockerDriver;
+use magnum_drivers::docker::{ClientAccess, DockerDriver};
 use magnum_drivers::kubernetes::KubernetesDriver;
 use magnum_drivers::{BayDriver, BayTarget, DriverError, Observed};
+use std::sync::Arc;
 
 /// Configured drivers; a driver without configuration is absent.
 #[derive(Debug, Default)]
 pub(crate) struct Backends {
     docker: Option<DockerDriver>,
+    /// The Docker client proxy's settings, when `[docker] client_proxy_listen` is set.
+    docker_access: Option<Arc<ClientAccess>>,
     kubernetes: Option<KubernetesDriver>,
 }
 
@@ -30,6 +33,10 @@ impl Backends {
         } else {
             Some(DockerDriver::new(&cfg.docker)?)
         };
+        let docker_access = cfg.docker.client_access()?.map(Arc::new);
+        if docker_access.is_some() && docker.is_none() {
+            anyhow::bail!("[docker] client_proxy_listen is set but [docker] hosts is empty.");
+        }
         let k8s = &cfg.kubernetes;
         let kubernetes = if k8s.kubeconfig.is_none() && !k8s.in_cluster {
             None
@@ -41,12 +48,21 @@ impl Backends {
                 "no bay driver is configured ([docker] hosts, [kubernetes] kubeconfig): bays cannot be created"
             );
         }
-        Ok(Backends { docker, kubernetes })
+        Ok(Backends {
+            docker,
+            docker_access,
+            kubernetes,
+        })
     }
 
     /// The docker driver, if configured (containers need it).
     pub(crate) fn docker(&self) -> Option<&DockerDriver> {
         self.docker.as_ref()
+    }
+
+    /// The Docker client proxy's settings, if it is on.
+    pub(crate) fn docker_access(&self) -> Option<&Arc<ClientAccess>> {
+        self.docker_access.as_ref()
     }
 
     /// The kubernetes driver, if configured (pods, services and RCs need it).

@@ -289,7 +289,13 @@ async fn complete(
     let Done { op, op_id, .. } = done;
     let outcome = Outcome {
         stack_id: backend.stack_id(target, seen),
-        api_address: seen.api_address.clone(),
+        // Docker bays are reached through the client proxy when it is on (specs/0005).
+        api_address: match (backend, c.backends.docker_access()) {
+            (Backend::Docker(_), Some(access)) if seen.api_address.is_some() => {
+                Some(access.api_address.clone())
+            }
+            _ => seen.api_address.clone(),
+        },
         node_addresses: default_addresses(seen),
         coe_version: seen.coe_version.clone(),
         container_version: seen.container_version.clone(),

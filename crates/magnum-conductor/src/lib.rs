@@ -5,6 +5,7 @@ mod backends;
 mod config;
 mod converge;
 mod dispatch;
+mod docker_proxy;
 mod handlers;
 mod heartbeat;
 mod reconcile;
@@ -92,6 +93,9 @@ pub async fn run(
     ));
     tracing::info!(server = %conductor.server_name(), host = %conductor.host(), "starting magnum-conductor");
     let mut tasks = JoinSet::new();
+    if let Some(access) = conductor.backends.docker_access() {
+        tasks.spawn(docker_proxy::bind(Arc::clone(&conductor), access, shutdown.clone()).await?);
+    }
     let server = magnum_rpc::RpcServer::new(transport, conductor.server_name());
     tasks.spawn(server.serve(
         Arc::new(dispatch::Handlers(Arc::clone(&conductor))),

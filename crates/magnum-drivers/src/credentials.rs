@@ -44,6 +44,30 @@ pub fn bay_group(bay: Uuid, generation: i32) -> String {
     format!("magnum:bay:{bay}:g{generation}")
 }
 
+/// The bay, credential generation and user a certificate signed by [`ClientCa::sign`] names,
+/// read from its DER; `None` unless the subject is exactly one such CN and one such O for the
+/// same bay.
+pub fn bay_identity_of(cert_der: &[u8]) -> Option<(Uuid, i32, String)> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(cert_der).ok()?;
+    let subject = cert.subject();
+    let cns: Vec<_> = subject.iter_common_name().collect();
+    let orgs: Vec<_> = subject.iter_organization().collect();
+    let ([cn], [org]) = (cns.as_slice(), orgs.as_slice()) else {
+        return None;
+    };
+    let (cn, org) = (cn.as_str().ok()?, org.as_str().ok()?);
+    if subject.iter().count() != 2 {
+        return None;
+    }
+    let (bay, generation) = org.strip_prefix("magnum:bay:")?.rsplit_once(":g")?;
+    let bay = Uuid::parse_str(bay).ok()?;
+    let generation: i32 = generation.parse().ok()?;
+    let user = cn.strip_prefix(&format!("magnum:bay:{bay}:"))?;
+    (org == bay_group(bay, generation) && !user.is_empty())
+        .then(|| (bay, generation, user.to_owned()))
+}
+
 /// Why a request could not be signed: the tenant's fault (HTTP 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -226,6 +250,45 @@ mod tests {
         let tampered = pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", der));
         let err = ca.sign(&tampered, &identity).expect_err("tampered");
         assert!(err.0.contains("not a valid"), "{err}");
+    }
+
+    #[test]
+    fn the_bay_and_generation_are_read_back_from_a_signed_certificate() {
+        let (ca, ca_pem) = ca();
+        let bay = Uuid::new_v4();
+        let (request, _) = csr("admin", "system:masters");
+        let pem = ca
+            .sign(&request, &BayIdentity::new(bay, "alice", 7))
+            .expect("signed");
+        let der = pem::parse(&pem).expect("pem").into_contents();
+        assert_eq!(bay_identity_of(&der), Some((bay, 7, "alice".to_owned())));
+        // The CA itself, and certificates with other subjects, name no bay.
+        let ca_der = pem::parse(&ca_pem).expect("pem").into_contents();
+        assert_eq!(bay_identity_of(&ca_der), None);
+        let key = KeyPair::generate().expect("key");
+        for (cn, org) in [
+            (
+                format!("magnum:bay:{bay}:alice"),
+                format!("magnum:bay:{}:g7", Uuid::new_v4()),
+            ),
+            (format!("magnum:bay:{bay}:"), format!("magnum:bay:{bay}:g7")),
+            (
+                format!("magnum:bay:{bay}:alice"),
+                format!("magnum:bay:{bay}:gx"),
+            ),
+            ("admin".to_owned(), "system:masters".to_owned()),
+        ] {
+            let mut params = CertificateParams::default();
+            params
+                .distinguished_name
+                .push(DnType::CommonName, cn.as_str());
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, org.as_str());
+            let cert = params.self_signed(&key).expect("cert");
+            assert_eq!(bay_identity_of(cert.der()), None, "{cn} {org}");
+        }
+        assert_eq!(bay_identity_of(b"junk"), None);
     }
 
     #[test]

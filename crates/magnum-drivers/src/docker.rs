@@ -14,9 +14,14 @@
 //! bay with the container's uuid as hostname and labels naming bay, project and container (see
 //! [`DockerDriver::create_container`] and the other container operations).
 
+mod access;
+pub mod authz;
 mod containers;
 mod engine;
 mod tail;
+
+pub use access::ClientAccess;
+pub use engine::EngineStream;
 
 pub use containers::{CONTAINER_LABEL, ContainerSpec, ContainerState, ContainerStatus, NAME_LABEL};
 
@@ -64,6 +69,26 @@ pub struct DockerConfig {
     /// Most bytes of container logs or exec output returned (the last ones are kept).
     #[serde(deserialize_with = "magnum_config::lenient")]
     pub max_log_bytes: usize,
+    /// `host:port` (an IP address) the Docker client proxy listens on (specs/0005); unset: no
+    /// proxy, and docker bays have no client certificates.
+    pub client_proxy_listen: Option<String>,
+    /// Host name or address clients reach the proxy at (the bays' `api_address`); default: the
+    /// listen address.
+    pub client_proxy_public_host: Option<String>,
+    /// PEM certificate chain the proxy serves (its names must cover the public host).
+    pub client_proxy_cert: Option<PathBuf>,
+    /// PKCS#8 (or RSA/SEC1) PEM key of `client_proxy_cert`.
+    pub client_proxy_key: Option<PathBuf>,
+    /// PEM CA certificate clients verify the proxy with (handed out as the bay's CA).
+    pub client_proxy_ca: Option<PathBuf>,
+    /// PEM CA certificate that signs bay users' client certificates; only the proxy trusts it
+    /// (never the Engines).
+    pub client_ca_cert: Option<PathBuf>,
+    /// Its PKCS#8 PEM private key.
+    pub client_ca_key: Option<PathBuf>,
+    /// Days a signed client certificate stays valid.
+    #[serde(deserialize_with = "magnum_config::lenient")]
+    pub client_cert_validity_days: u32,
 }
 
 impl Default for DockerConfig {
@@ -75,6 +100,14 @@ impl Default for DockerConfig {
             tls_key: None,
             api_timeout: 20,
             max_log_bytes: 1024 * 1024,
+            client_proxy_listen: None,
+            client_proxy_public_host: None,
+            client_proxy_cert: None,
+            client_proxy_key: None,
+            client_proxy_ca: None,
+            client_ca_cert: None,
+            client_ca_key: None,
+            client_cert_validity_days: 365,
         }
     }
 }
@@ -144,6 +177,28 @@ impl DockerDriver {
     /// The configured endpoints, in `[docker] hosts` order (the order hosts are claimed in).
     pub fn endpoints(&self) -> &[String] {
         &self.inner.endpoints
+    }
+
+    /// The endpoints whose claim volume names `bay`, in `[docker] hosts` order (hosts that do
+    /// not answer are left out).
+    pub async fn bay_endpoints(&self, bay: Uuid) -> Vec<String> {
+        let claims = self.read_claims(bay).await;
+        self.inner
+            .engines
+            .iter()
+            .zip(claims)
+            .filter(|(_, c)| matches!(c, Ok(Claim::Ours)))
+            .map(|(e, _)| e.url().to_owned())
+            .collect()
+    }
+
+    /// A fresh byte stream to `endpoint` (TLS set up for TLS endpoints), for relaying raw HTTP,
+    /// and the `Host` header to send on it. Bounded by `api_timeout`.
+    pub async fn dial(
+        &self,
+        endpoint: &str,
+    ) -> Result<(Box<dyn EngineStream>, String), DriverError> {
+        self.engine(endpoint)?.dial().await
     }
 
     /// The engine serving `endpoint`, which must be one of [`DockerDriver::endpoints`].

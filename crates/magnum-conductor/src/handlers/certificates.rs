@@ -1,6 +1,9 @@
 //! Bay certificates and credential rotation (spec/rpc.md §7.3, spec/rest-api.md §4.4, §4.7,
 //! specs/0002).
 //!
+//! Kubernetes bays bind the signed identity in the cluster; docker bays are served by the Docker
+//! client proxy (specs/0005), which checks it on every call.
+//!
 //! Signing, and both rotations, run under the bay's credential lock, so a signature always names
 //! the generation the cluster binds at that moment and a rotation cannot be undone by a signature
 //! racing it.
@@ -14,7 +17,8 @@ use magnum_core::baymodel::{BayModel, Coe};
 use magnum_core::certificate::{self, Certificate};
 use magnum_db::{Scope, baymodels};
 use magnum_drivers::DriverError;
-use magnum_drivers::credentials::BayIdentity;
+use magnum_drivers::credentials::{BayIdentity, ClientCa};
+use magnum_drivers::docker::ClientAccess;
 use magnum_drivers::kubernetes::KubernetesDriver;
 use magnum_rpc::certificates::{CertificateCall, Rotation};
 use magnum_rpc::methods::Lookup;
@@ -38,12 +42,30 @@ pub(crate) async fn serve(
     }
 }
 
-/// The bay, its baymodel and its kubernetes driver; TLS off or another COE is `NotSupported`.
+/// Who certifies a bay's users: the kubernetes driver (its cluster binds the identity), or the
+/// Docker client proxy (it checks the identity on every call, specs/0005).
+#[derive(Clone, Copy)]
+enum Issuer<'c> {
+    Kubernetes(&'c KubernetesDriver),
+    Docker(&'c ClientAccess),
+}
+
+impl<'c> Issuer<'c> {
+    fn client_ca(self) -> Result<&'c ClientCa, RemoteFailure> {
+        match self {
+            Issuer::Kubernetes(driver) => driver.client_ca().map_err(driver_failure),
+            Issuer::Docker(access) => Ok(&access.client_ca),
+        }
+    }
+}
+
+/// The bay and who certifies its users; TLS off, another COE, or a docker bay without the
+/// client proxy is `NotSupported`.
 async fn tls_bay<'c>(
     c: &'c Conductor,
     ctx: &RequestContext,
     uuid: Uuid,
-) -> Result<(Bay, &'c KubernetesDriver), RemoteFailure> {
+) -> Result<(Bay, Issuer<'c>), RemoteFailure> {
     let bay = bays::load(c, ctx, &Lookup::Uuid(uuid)).await?;
     let model = baymodel(c, &bay).await?;
     if model.tls_disabled {
@@ -55,12 +77,13 @@ async fn tls_bay<'c>(
     match model.coe {
         Coe::Kubernetes => {}
         Coe::Swarm => {
-            return Err(not_supported(format!(
-                "Bay {} is a docker bay: its Docker Engines are shared with other bays and \
-                 cannot confine a client certificate to one bay, so none is issued. Use a \
-                 baymodel with tls_disabled and Magnum's container API.",
-                bay.name
-            )));
+            let access = c.backends.docker_access().ok_or_else(|| {
+                not_supported(format!(
+                    "Bay {} is a docker bay: its Docker Engines are shared with other bays, so                      its users get certificates only through Magnum's Docker client proxy,                      which is off on this conductor ([docker] client_proxy_listen is not set).",
+                    bay.name
+                ))
+            })?;
+            return Ok((bay, Issuer::Docker(access)));
         }
         other @ Coe::Mesos => {
             return Err(not_supported(format!(
@@ -71,7 +94,7 @@ async fn tls_bay<'c>(
     let driver = c.backends.kubernetes().ok_or_else(|| {
         RemoteFailure::invalid("The kubernetes driver is not configured on this conductor.")
     })?;
-    Ok((bay, driver))
+    Ok((bay, Issuer::Kubernetes(driver)))
 }
 
 async fn baymodel(c: &Conductor, bay: &Bay) -> Result<BayModel, RemoteFailure> {
@@ -116,8 +139,11 @@ async fn get_ca(
 ) -> Result<Value, RemoteFailure> {
     certificate::check_ca_cert_type(ca_cert_type)
         .map_err(|e| RemoteFailure::invalid(e.to_string()))?;
-    let (bay, driver) = tls_bay(c, ctx, uuid).await?;
-    let pem = driver.cluster_ca_pem().map_err(driver_failure)?;
+    let (bay, issuer) = tls_bay(c, ctx, uuid).await?;
+    let pem = match issuer {
+        Issuer::Kubernetes(driver) => driver.cluster_ca_pem().map_err(driver_failure)?,
+        Issuer::Docker(access) => access.served_ca_pem.as_str(),
+    };
     Ok(reply(Certificate {
         project_id: bay.project_id,
         user_id: bay.user_id,
@@ -155,7 +181,7 @@ async fn sign(
 ) -> Result<Value, RemoteFailure> {
     certificate::check_ca_cert_type(request.ca_cert_type.as_deref())
         .map_err(|e| RemoteFailure::invalid(e.to_string()))?;
-    let (bay, driver) = tls_bay(c, ctx, uuid).await?;
+    let (bay, issuer) = tls_bay(c, ctx, uuid).await?;
     if !matches!(
         bay.status,
         BayStatus::CreateComplete | BayStatus::UpdateComplete
@@ -167,7 +193,7 @@ async fn sign(
         )));
     }
     let csr = request.csr.as_deref().unwrap_or_default();
-    let ca = driver.client_ca().map_err(driver_failure)?;
+    let ca = issuer.client_ca()?;
     let user = ctx
         .user_id
         .clone()
@@ -176,11 +202,13 @@ async fn sign(
     let pem = ca
         .sign(csr, &BayIdentity::new(bay.uuid, &user, generation))
         .map_err(|e| RemoteFailure::typed("CertificateValidationError", 400, e.0))?;
-    let bay_target = target(&mut tx, &bay, Vec::new()).await.map_err(storage)?;
-    driver
-        .bind_certificates(&bay_target, generation)
-        .await
-        .map_err(driver_failure)?;
+    if let Issuer::Kubernetes(driver) = issuer {
+        let bay_target = target(&mut tx, &bay, Vec::new()).await.map_err(storage)?;
+        driver
+            .bind_certificates(&bay_target, generation)
+            .await
+            .map_err(driver_failure)?;
+    }
     tx.commit().await.map_err(storage)?;
     tracing::info!(bay.uuid = %bay.uuid, user = %user, generation, "signed a bay client certificate");
     Ok(reply(Certificate {
@@ -202,7 +230,7 @@ async fn rotate(
     uuid: Uuid,
     rotation: Rotation,
 ) -> Result<Value, RemoteFailure> {
-    let (bay, driver) = tls_bay(c, ctx, uuid).await?;
+    let (bay, issuer) = tls_bay(c, ctx, uuid).await?;
     if matches!(
         bay.status,
         BayStatus::CreateInProgress
@@ -217,19 +245,22 @@ async fn rotate(
         )));
     }
     let (mut tx, generation) = credential_lock(c, &bay).await?;
-    let bay_target = target(&mut tx, &bay, Vec::new()).await.map_err(storage)?;
     let next = generation
         .checked_add(1)
         .ok_or_else(|| RemoteFailure::invalid("The bay's credentials were rotated too often."))?;
-    driver
-        .bind_certificates(&bay_target, next)
-        .await
-        .map_err(driver_failure)?;
-    if rotation == Rotation::Credentials {
+    // The Docker proxy reads the generation on every call: recording it is the rotation.
+    if let Issuer::Kubernetes(driver) = issuer {
+        let bay_target = target(&mut tx, &bay, Vec::new()).await.map_err(storage)?;
         driver
-            .renew_service_account(&bay_target)
+            .bind_certificates(&bay_target, next)
             .await
             .map_err(driver_failure)?;
+        if rotation == Rotation::Credentials {
+            driver
+                .renew_service_account(&bay_target)
+                .await
+                .map_err(driver_failure)?;
+        }
     }
     // Under the lock nobody else moves the generation, so this compare-and-set holds.
     if !magnum_db::bays::advance_credential_generation(&mut tx, bay.uuid, generation)

@@ -8,7 +8,13 @@ use futures_util::{Stream, StreamExt};
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OnceCell;
+
+/// A raw connection to an Engine (unix socket, TCP, or TLS over TCP).
+pub trait EngineStream: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> EngineStream for T {}
 
 /// Client certificate material for `tcp://` endpoints (`[docker] tls_*`).
 #[derive(Debug, Clone)]
@@ -16,6 +22,37 @@ pub(super) struct Tls {
     pub(super) ca: PathBuf,
     pub(super) cert: PathBuf,
     pub(super) key: PathBuf,
+}
+
+/// A TLS connector presenting `[docker] tls_cert` and trusting `tls_cacert`.
+fn tls_connector(tls: &Tls) -> Result<tokio_rustls::TlsConnector, DriverError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        DriverError::NotConfigured(format!("[docker] {what}: {e}"))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&tls.ca).map_err(|e| bad("tls_cacert", &e))? {
+        roots
+            .add(cert.map_err(|e| bad("tls_cacert", &e))?)
+            .map_err(|e| bad("tls_cacert", &e))?;
+    }
+    let chain = CertificateDer::pem_file_iter(&tls.cert)
+        .map_err(|e| bad("tls_cert", &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("tls_cert", &e))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| bad("tls_key", &e))?;
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad("tls", &e))?
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .map_err(|e| bad("tls_cert", &e))?;
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        config,
+    )))
 }
 
 /// How the endpoint is reached.
@@ -145,6 +182,50 @@ impl Engine {
                 API_DEFAULT_VERSION,
             ),
         }
+    }
+
+    /// A fresh raw connection and the `Host` header for it, bounded by `api_timeout`.
+    pub(super) async fn dial(&self) -> Result<(Box<dyn EngineStream>, String), DriverError> {
+        let unreachable = |why: String| {
+            DriverError::Unreachable(format!("Docker host {} is unreachable: {why}.", self.url))
+        };
+        let connect = async {
+            match &self.transport {
+                Transport::Unix(path) => {
+                    let stream = tokio::net::UnixStream::connect(path)
+                        .await
+                        .map_err(|e| unreachable(e.to_string()))?;
+                    Ok::<_, DriverError>((
+                        Box::new(stream) as Box<dyn EngineStream>,
+                        "docker".into(),
+                    ))
+                }
+                Transport::Http | Transport::Https(_) => {
+                    let addr = self.url.trim_start_matches("tcp://");
+                    let tcp = tokio::net::TcpStream::connect(addr)
+                        .await
+                        .map_err(|e| unreachable(e.to_string()))?;
+                    let Transport::Https(tls) = &self.transport else {
+                        return Ok((Box::new(tcp) as Box<dyn EngineStream>, addr.to_owned()));
+                    };
+                    let host = addr
+                        .rsplit_once(':')
+                        .map_or(addr, |(h, _)| h)
+                        .trim_start_matches('[')
+                        .trim_end_matches(']');
+                    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                        .map_err(|e| unreachable(e.to_string()))?;
+                    let stream = tls_connector(tls)?
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|e| unreachable(format!("TLS: {e}")))?;
+                    Ok((Box::new(stream) as Box<dyn EngineStream>, addr.to_owned()))
+                }
+            }
+        };
+        tokio::time::timeout(self.timeout, connect)
+            .await
+            .map_err(|_| self.timed_out("connect", self.timeout))?
     }
 
     /// The client, connecting and negotiating the API version on first use (an Engine older
