@@ -228,15 +228,66 @@ pub fn reply_body(msg_id: &str, outcome: &Result<Payload, RemoteFailure>) -> Vec
         Ok(_) => None,
         Err(failure) => Some(serde_json::to_string(failure).unwrap_or_default()),
     };
-    let inner = serde_json::to_string(&ReplyOut {
+    let inner = ReplyOut {
         msg_id,
         unique_id: &fresh_id(),
         ending: true,
         failure: failure.as_deref(),
         result: outcome.as_ref().ok(),
-    })
-    .unwrap_or_default();
-    wrap_text(&inner)
+    };
+    // The inner message is escaped into the envelope as it is written: no intermediate copy.
+    let size = match outcome {
+        Ok(Payload::Json(raw)) => raw.get().len() / 3 * 4,
+        _ => 0,
+    };
+    let mut out = Vec::with_capacity(256 + size);
+    out.extend_from_slice(br#"{"oslo.message":""#);
+    if serde_json::to_writer(JsonStringWriter(&mut out), &inner).is_err() {
+        return wrap_text(&serde_json::to_string(&inner).unwrap_or_default());
+    }
+    out.extend_from_slice(br#"","oslo.version":""#);
+    out.extend_from_slice(ENVELOPE_VERSION.as_bytes());
+    out.extend_from_slice(br#""}"#);
+    out
+}
+
+/// Writes text as the contents of a JSON string, escaped exactly as serde_json escapes strings.
+struct JsonStringWriter<'a>(&'a mut Vec<u8>);
+
+impl std::io::Write for JsonStringWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let out = &mut *self.0;
+        let mut start = 0;
+        for (i, &byte) in buf.iter().enumerate() {
+            let short: &[u8] = match byte {
+                b'"' => br#"\""#,
+                b'\\' => br"\\",
+                0x08 => br"\b",
+                0x09 => br"\t",
+                0x0a => br"\n",
+                0x0c => br"\f",
+                0x0d => br"\r",
+                0x00..=0x1f => &[],
+                _ => continue,
+            };
+            out.extend_from_slice(&buf[start..i]);
+            start = i + 1;
+            if short.is_empty() {
+                let hex = [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]];
+                out.extend_from_slice(br"\u00");
+                out.extend_from_slice(&hex);
+            } else {
+                out.extend_from_slice(short);
+            }
+        }
+        out.extend_from_slice(&buf[start..]);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Builds a final reply: exactly one of a result and a failure.
@@ -473,6 +524,18 @@ mod typed_tests {
             expected.insert("_unique_id".into(), id);
             assert_eq!(direct, wrap(&expected));
         }
+    }
+
+    #[test]
+    fn the_string_writer_escapes_as_serde_json_does() {
+        let text: String = (0u8..0x80)
+            .map(char::from)
+            .chain("\u{e9}\u{2028}\u{1f600}".chars())
+            .collect();
+        let mut out = Vec::new();
+        std::io::Write::write_all(&mut JsonStringWriter(&mut out), text.as_bytes()).unwrap();
+        let expected = serde_json::to_string(&text).unwrap();
+        assert_eq!(format!("\"{}\"", String::from_utf8(out).unwrap()), expected);
     }
 
     #[test]

@@ -365,9 +365,9 @@ impl<T: VersionedObject> Method for ListObjects<T> {
         }
     }
     fn decode_reply_json(result: &RawValue) -> Result<Vec<T>, RpcError> {
-        match serde_json::from_str::<Vec<&RawValue>>(result.get()) {
-            Ok(items) => items.into_iter().map(decode_object_json).collect(),
-            Err(_) => Self::decode_reply(
+        match Primitive::<T>::list_from_json(result.get()) {
+            Some(items) => Ok(items.into_iter().map(|p| p.data).collect()),
+            None => Self::decode_reply(
                 serde_json::from_str(result.get())
                     .map_err(|e| RpcError::BadReply(format!("reply is not JSON: {e}")))?,
             ),

@@ -29,6 +29,19 @@ pub trait VersionedObject: Serialize + DeserializeOwned {
     }
 }
 
+/// JSON text of `value`, written into a buffer of `capacity` (growing a small one copied a list
+/// reply several times).
+fn raw_json(value: &impl Serialize, capacity: usize) -> Box<RawValue> {
+    let mut out = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut out, value) {
+        Ok(()) => String::from_utf8(out)
+            .ok()
+            .and_then(|text| RawValue::from_string(text).ok()),
+        Err(_) => None,
+    }
+    .unwrap_or_else(|| RawValue::NULL.to_owned())
+}
+
 /// Serializes a primitive with its keys in sorted order, the layout of [`Primitive::to_value`].
 struct Wire<'a, T>(&'a Primitive<T>);
 
@@ -55,17 +68,49 @@ impl<T: VersionedObject> Serialize for Wire<'_, T> {
     }
 }
 
-/// A primitive as read from JSON text, borrowing from it.
+/// A primitive as read from JSON text in one pass: `data` is read straight into `T` (our writer
+/// puts it before the name and version, so those are checked afterwards).
 #[derive(Deserialize)]
-struct PrimitiveIn<'a> {
+#[serde(bound(deserialize = "T: DeserializeOwned"))]
+struct PrimitiveIn<'a, T> {
     #[serde(rename = "magnum_object.name", borrow)]
     name: Option<Cow<'a, str>>,
     #[serde(rename = "magnum_object.version", borrow)]
     version: Option<Cow<'a, str>>,
-    #[serde(rename = "magnum_object.data", borrow)]
-    data: Option<&'a RawValue>,
+    #[serde(rename = "magnum_object.data")]
+    data: Option<T>,
     #[serde(rename = "magnum_object.changes", borrow)]
     changes: Option<&'a RawValue>,
+}
+
+impl<T: VersionedObject> PrimitiveIn<'_, T> {
+    /// The primitive if it is one `from_value` accepts; `None` leaves the verdict to it.
+    fn accept(self) -> Option<Primitive<T>> {
+        if self.name.as_deref() != Some(T::NAME) {
+            return None;
+        }
+        match self.version.as_deref()?.parse::<Version>() {
+            Ok(v) if v.major == T::VERSION.major && v.minor <= T::VERSION.minor => {}
+            _ => return None,
+        }
+        let changes = match self.changes {
+            None => Vec::new(),
+            Some(raw) => match serde_json::from_str::<Value>(raw.get()).ok()? {
+                Value::Array(c) => c
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
+        };
+        Some(Primitive {
+            data: self.data?,
+            changes,
+        })
+    }
 }
 
 /// A decoded primitive: the object's fields plus its name, version and changed fields.
@@ -108,13 +153,13 @@ impl<T: VersionedObject> Primitive<T> {
     /// Encodes as JSON text: the bytes [`Primitive::to_value`] serializes to, written without
     /// building the tree (a list reply holds up to `max_limit` objects).
     pub fn to_json(&self) -> Box<RawValue> {
-        serde_json::value::to_raw_value(&Wire(self)).unwrap_or_else(|_| RawValue::NULL.to_owned())
+        raw_json(&Wire(self), 2048)
     }
 
     /// [`Primitive::to_json`] for a page of objects: one JSON array.
     pub fn list_to_json(items: &[Primitive<T>]) -> Box<RawValue> {
         let wires: Vec<Wire<'_, T>> = items.iter().map(Wire).collect();
-        serde_json::value::to_raw_value(&wires).unwrap_or_else(|_| RawValue::NULL.to_owned())
+        raw_json(&wires, 2 + 2048 * items.len())
     }
 
     /// [`Primitive::from_value`] reading JSON text straight into `T`, without a `Value` tree.
@@ -133,29 +178,19 @@ impl<T: VersionedObject> Primitive<T> {
     }
 
     fn from_json_direct(text: &str) -> Option<Self> {
-        let wire: PrimitiveIn<'_> = serde_json::from_str(text).ok()?;
-        if wire.name.as_deref() != Some(T::NAME) {
-            return None;
-        }
-        match wire.version.as_deref()?.parse::<Version>() {
-            Ok(v) if v.major == T::VERSION.major && v.minor <= T::VERSION.minor => {}
-            _ => return None,
-        }
-        let data = serde_json::from_str(wire.data?.get()).ok()?;
-        let changes = match wire.changes {
-            None => Vec::new(),
-            Some(raw) => match serde_json::from_str::<Value>(raw.get()).ok()? {
-                Value::Array(c) => c
-                    .into_iter()
-                    .filter_map(|v| match v {
-                        Value::String(s) => Some(s),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            },
-        };
-        Some(Primitive { data, changes })
+        serde_json::from_str::<PrimitiveIn<'_, T>>(text)
+            .ok()?
+            .accept()
+    }
+
+    /// A JSON array of primitives read in one pass; `None` when any item is not one that
+    /// [`Primitive::from_value`] accepts (the caller then takes the `Value` path for the verdict).
+    pub fn list_from_json(text: &str) -> Option<Vec<Self>> {
+        serde_json::from_str::<Vec<PrimitiveIn<'_, T>>>(text)
+            .ok()?
+            .into_iter()
+            .map(PrimitiveIn::accept)
+            .collect()
     }
 
     /// Decodes a primitive of this object at a version of the same major, minor ≤ ours.
