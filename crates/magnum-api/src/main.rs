@@ -3,6 +3,11 @@
 use clap::Parser;
 use std::path::PathBuf;
 
+/// mimalloc instead of glibc malloc: allocation was ~30 % of the daemon's CPU under load
+/// (doc/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Magnum's REST API: authenticates, authorizes and validates, then calls the conductor.
 #[derive(Debug, Parser)]
 #[command(version, about)]

@@ -5,6 +5,8 @@ use magnum_core::bay::{Bay, BayStatus, HealthStatus};
 use magnum_core::baymodel::BayModel;
 use magnum_core::node::Node;
 use magnum_core::nodegroup::{DEFAULT_MASTER, DEFAULT_WORKER, NodeGroup};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 /// ISO 8601 with whole seconds and an explicit offset: `2015-10-19T12:34:56+00:00`.
@@ -76,23 +78,134 @@ impl TemplateFamily {
     }
 
     /// Renders a template; `reduced` picks the plain-list fields.
-    pub(crate) fn view(self, model: &BayModel, base: &str, reduced: bool) -> Value {
-        let mut item = match serde_json::to_value(model) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        item.remove("id");
-        item.insert("created_at".into(), timestamp(model.created_at.as_ref()));
-        item.insert("updated_at".into(), timestamp(model.updated_at.as_ref()));
-        item.insert(
-            "links".into(),
-            crate::links::links(base, self.collection(), &model.uuid.to_string()),
-        );
-        if let (true, Some(fields)) = (reduced, self.reduced()) {
-            item.retain(|k, _| fields.contains(&k.as_str()));
+    pub(crate) fn view<'a>(
+        self,
+        model: &'a BayModel,
+        base: &'a str,
+        reduced: bool,
+    ) -> BayModelView<'a> {
+        BayModelView {
+            model,
+            base,
+            collection: self.collection(),
+            reduced: reduced && self.reduced().is_some(),
         }
-        Value::Object(item)
     }
+}
+
+/// A template as answers show it: the record without `id`, timestamps with an offset, `links`;
+/// written field by field with the keys in sorted order (the order a `Value` rendering has).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BayModelView<'a> {
+    model: &'a BayModel,
+    base: &'a str,
+    collection: &'static str,
+    /// Only the plain-list fields of [`TemplateFamily::reduced`].
+    reduced: bool,
+}
+
+impl Serialize for BayModelView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m = self.model;
+        let full = !self.reduced;
+        let time = |at: Option<&DateTime<Utc>>| {
+            at.map(|at| at.to_rfc3339_opts(SecondsFormat::Secs, false))
+        };
+        let links = Links {
+            base: self.base,
+            collection: self.collection,
+            id: &m.uuid.to_string(),
+        };
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("apiserver_port", &m.apiserver_port)?;
+        if full {
+            map.serialize_entry("cluster_distro", &m.cluster_distro)?;
+        }
+        map.serialize_entry("coe", &m.coe)?;
+        if full {
+            map.serialize_entry("created_at", &time(m.created_at.as_ref()))?;
+            map.serialize_entry("dns_nameserver", &m.dns_nameserver)?;
+            map.serialize_entry("docker_storage_driver", &m.docker_storage_driver)?;
+            map.serialize_entry("docker_volume_size", &m.docker_volume_size)?;
+            map.serialize_entry("driver", &m.driver)?;
+            map.serialize_entry("external_network_id", &m.external_network_id)?;
+            map.serialize_entry("fixed_network", &m.fixed_network)?;
+            map.serialize_entry("fixed_subnet", &m.fixed_subnet)?;
+            map.serialize_entry("flavor_id", &m.flavor_id)?;
+            map.serialize_entry("floating_ip_enabled", &m.floating_ip_enabled)?;
+            map.serialize_entry("hidden", &m.hidden)?;
+            map.serialize_entry("http_proxy", &m.http_proxy)?;
+            map.serialize_entry("https_proxy", &m.https_proxy)?;
+        }
+        map.serialize_entry("image_id", &m.image_id)?;
+        if full {
+            map.serialize_entry("insecure_registry", &m.insecure_registry)?;
+            map.serialize_entry("keypair_id", &m.keypair_id)?;
+            map.serialize_entry("labels", &m.labels)?;
+        }
+        map.serialize_entry("links", &links)?;
+        if full {
+            map.serialize_entry("master_flavor_id", &m.master_flavor_id)?;
+            map.serialize_entry("master_lb_enabled", &m.master_lb_enabled)?;
+        }
+        map.serialize_entry("name", &m.name)?;
+        if full {
+            map.serialize_entry("network_driver", &m.network_driver)?;
+            map.serialize_entry("no_proxy", &m.no_proxy)?;
+            map.serialize_entry("project_id", &m.project_id)?;
+        }
+        map.serialize_entry("public", &m.public)?;
+        map.serialize_entry("registry_enabled", &m.registry_enabled)?;
+        if full {
+            map.serialize_entry("server_type", &m.server_type)?;
+            map.serialize_entry("ssh_authorized_key", &m.ssh_authorized_key)?;
+            map.serialize_entry("tags", &m.tags)?;
+        }
+        map.serialize_entry("tls_disabled", &m.tls_disabled)?;
+        if full {
+            map.serialize_entry("updated_at", &time(m.updated_at.as_ref()))?;
+            map.serialize_entry("user_id", &m.user_id)?;
+        }
+        map.serialize_entry("uuid", &m.uuid)?;
+        if full {
+            map.serialize_entry("volume_driver", &m.volume_driver)?;
+        }
+        map.end()
+    }
+}
+
+/// [`crate::links::links`] written directly.
+struct Links<'a> {
+    base: &'a str,
+    collection: &'a str,
+    id: &'a str,
+}
+
+impl Serialize for Links<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (base, collection, id) = (self.base, self.collection, self.id);
+        let mut seq = s.serialize_seq(Some(2))?;
+        seq.serialize_element(&Link {
+            href: &format_args!("{base}/v1/{collection}/{id}"),
+            rel: "self",
+        })?;
+        seq.serialize_element(&Link {
+            href: &format_args!("{base}/{collection}/{id}"),
+            rel: "bookmark",
+        })?;
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Link<'a> {
+    #[serde(serialize_with = "display")]
+    href: &'a std::fmt::Arguments<'a>,
+    rel: &'static str,
+}
+
+fn display<S: Serializer>(text: &&std::fmt::Arguments<'_>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(text)
 }
 
 /// The URL families of bays (spec/rest-api.md §3.2, §4.2).
@@ -309,4 +422,95 @@ pub(crate) fn stored_nodegroup(bay: &Bay, group: &NodeGroup, base: &str) -> Valu
         item.extend(own);
     }
     Value::Object(item)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use magnum_core::baymodel::Coe;
+
+    /// How a template was rendered through a `Value` before [`BayModelView`].
+    fn tree_view(family: TemplateFamily, model: &BayModel, base: &str, reduced: bool) -> Value {
+        let Ok(Value::Object(mut item)) = serde_json::to_value(model) else {
+            unreachable!("a struct serializes to an object")
+        };
+        item.remove("id");
+        item.insert("created_at".into(), timestamp(model.created_at.as_ref()));
+        item.insert("updated_at".into(), timestamp(model.updated_at.as_ref()));
+        item.insert(
+            "links".into(),
+            crate::links::links(base, family.collection(), &model.uuid.to_string()),
+        );
+        if let (true, Some(fields)) = (reduced, family.reduced()) {
+            item.retain(|k, _| fields.contains(&k.as_str()));
+        }
+        Value::Object(item)
+    }
+
+    #[test]
+    fn template_views_are_the_bytes_of_the_value_rendering() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-04T02:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let text = |s: &str| Some(format!("{s} \"q\" caf\u{e9}"));
+        let full = BayModel {
+            id: 42,
+            uuid: uuid::Uuid::new_v4(),
+            project_id: "demo".into(),
+            user_id: "alice".into(),
+            name: text("name"),
+            coe: Coe::Kubernetes,
+            image_id: "img".into(),
+            flavor_id: text("flavor"),
+            master_flavor_id: text("mflavor"),
+            keypair_id: text("key"),
+            dns_nameserver: text("dns"),
+            external_network_id: text("ext"),
+            fixed_network: text("net"),
+            fixed_subnet: text("subnet"),
+            network_driver: text("flannel"),
+            apiserver_port: Some(6443),
+            docker_volume_size: Some(3),
+            docker_storage_driver: text("overlay2"),
+            ssh_authorized_key: text("ssh-rsa"),
+            cluster_distro: text("fedora"),
+            http_proxy: text("http"),
+            https_proxy: text("https"),
+            no_proxy: text("no"),
+            volume_driver: text("cinder"),
+            insecure_registry: text("reg"),
+            labels: [("a".to_owned(), "1".to_owned())].into(),
+            registry_enabled: true,
+            tls_disabled: false,
+            public: true,
+            hidden: false,
+            floating_ip_enabled: true,
+            master_lb_enabled: false,
+            server_type: "vm".into(),
+            tags: text("tags"),
+            driver: text("k8s"),
+            created_at: Some(at),
+            updated_at: Some(at),
+        };
+        let bare = BayModel {
+            name: None,
+            apiserver_port: None,
+            docker_storage_driver: None,
+            labels: Default::default(),
+            updated_at: None,
+            ..full.clone()
+        };
+        for model in [&full, &bare] {
+            for family in [TemplateFamily::BayModels, TemplateFamily::ClusterTemplates] {
+                for reduced in [false, true] {
+                    let base = "http://h:9511";
+                    assert_eq!(
+                        serde_json::to_string(&family.view(model, base, reduced)).unwrap(),
+                        tree_view(family, model, base, reduced).to_string(),
+                        "{family:?} reduced={reduced}"
+                    );
+                }
+            }
+        }
+    }
 }

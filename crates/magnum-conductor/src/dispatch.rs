@@ -6,7 +6,7 @@ use crate::handlers;
 use magnum_core::bay::BayOp;
 use magnum_rpc::methods::{ConductorInfo, ObjectKind, VersionCaps, object_versions};
 use magnum_rpc::version::RPC_API_VERSION;
-use magnum_rpc::{Call, Dispatch, RemoteFailure, RequestContext};
+use magnum_rpc::{Call, Dispatch, Payload, RemoteFailure, RequestContext};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -144,13 +144,40 @@ pub(crate) fn storage(e: impl Into<magnum_db::Error>) -> RemoteFailure {
 pub(crate) struct Handlers(pub(crate) Arc<Conductor>);
 
 impl Dispatch for Handlers {
-    async fn dispatch(&self, ctx: RequestContext, call: Call) -> Result<Value, RemoteFailure> {
+    async fn dispatch(&self, ctx: RequestContext, call: Call) -> Result<Payload, RemoteFailure> {
+        let c = &self.0;
+        // Baymodel replies are written as JSON text straight from the rows; the rest build a
+        // `Value`.
+        match call {
+            Call::GetObject {
+                kind: ObjectKind::BayModel,
+                lookup,
+            } => handlers::baymodels::get(c, &ctx, &lookup).await,
+            Call::ListObjects {
+                kind: ObjectKind::BayModel,
+                query,
+            } => handlers::baymodels::list(c, &ctx, query).await,
+            Call::BayModelCreate(spec) => handlers::baymodels::create(c, &ctx, spec).await,
+            Call::BayModelUpdate {
+                uuid,
+                baymodel,
+                changes,
+            } => handlers::baymodels::update(c, &ctx, uuid, &baymodel, &changes).await,
+            call => self.dispatch_tree(ctx, call).await.map(Payload::Value),
+        }
+    }
+}
+
+impl Handlers {
+    async fn dispatch_tree(&self, ctx: RequestContext, call: Call) -> Result<Value, RemoteFailure> {
         let c = &self.0;
         match call {
             Call::PingConductor => Ok(json!(true)),
             Call::ConductorVersions => c.versions().await,
             Call::GetObject { kind, lookup } => match kind {
-                ObjectKind::BayModel => handlers::baymodels::get(c, &ctx, &lookup).await,
+                ObjectKind::BayModel => handlers::baymodels::get(c, &ctx, &lookup)
+                    .await
+                    .map(Payload::into_value),
                 ObjectKind::Bay => handlers::bays::get(c, &ctx, &lookup).await,
                 ObjectKind::Node => handlers::nodes::get(c, &ctx, &lookup).await,
                 ObjectKind::NodeGroup => handlers::nodegroups::get(c, &ctx, &lookup).await,
@@ -165,7 +192,9 @@ impl Dispatch for Handlers {
                 )),
             },
             Call::ListObjects { kind, query } => match kind {
-                ObjectKind::BayModel => handlers::baymodels::list(c, &ctx, query).await,
+                ObjectKind::BayModel => handlers::baymodels::list(c, &ctx, query)
+                    .await
+                    .map(Payload::into_value),
                 ObjectKind::Bay => handlers::bays::list(c, &ctx, query).await,
                 ObjectKind::Node => handlers::nodes::list(c, &ctx, query).await,
                 ObjectKind::NodeGroup => handlers::nodegroups::list(c, &ctx, &query).await,
@@ -174,12 +203,16 @@ impl Dispatch for Handlers {
                 ObjectKind::MagnumService => handlers::admin::services(c).await,
                 ObjectKind::Quota => handlers::admin::quotas(c, &ctx, &query).await,
             },
-            Call::BayModelCreate(spec) => handlers::baymodels::create(c, &ctx, spec).await,
+            Call::BayModelCreate(spec) => handlers::baymodels::create(c, &ctx, spec)
+                .await
+                .map(Payload::into_value),
             Call::BayModelUpdate {
                 uuid,
                 baymodel,
                 changes,
-            } => handlers::baymodels::update(c, &ctx, uuid, &baymodel, &changes).await,
+            } => handlers::baymodels::update(c, &ctx, uuid, &baymodel, &changes)
+                .await
+                .map(Payload::into_value),
             Call::BayModelDelete { uuid } => handlers::baymodels::delete(c, &ctx, uuid).await,
             Call::BayCreate {
                 bay,

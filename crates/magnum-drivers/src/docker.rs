@@ -187,7 +187,7 @@ impl DockerDriver {
             .engines
             .iter()
             .zip(claims)
-            .filter(|(_, c)| matches!(c, Ok(Claim::Ours)))
+            .filter(|(_, c)| matches!(c, Ok(Claim::Ours(_))))
             .map(|(e, _)| e.url().to_owned())
             .collect()
     }

@@ -2,7 +2,7 @@
 //! with [`RpcError::Unavailable`] instead of hanging when nobody can answer (spec/rpc.md §8.5).
 
 use crate::context::RequestContext;
-use crate::envelope::{self, Reply};
+use crate::envelope::{self, RawReply};
 use crate::failure::{RemoteFailure, RpcError};
 use crate::methods::Method;
 use crate::options::TransportOptions;
@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-type Outcome = Result<Value, RemoteFailure>;
+type Outcome = Result<Box<RawValue>, RemoteFailure>;
 
 /// A handle to the conductors; cheap to clone. Reconnects by itself when the broker returns.
 #[derive(Debug, Clone)]
@@ -88,11 +89,10 @@ pub(crate) async fn publish_confirmed(
     channel: &Channel,
     exchange: &str,
     routing_key: &str,
-    inner: &Map<String, Value>,
+    body: &[u8],
     props: BasicProperties,
     confirm_timeout: Duration,
 ) -> Result<(), PublishError> {
-    let body = envelope::wrap(inner);
     let publish = async {
         channel
             .basic_publish(
@@ -102,7 +102,7 @@ pub(crate) async fn publish_confirmed(
                     mandatory: true,
                     ..Default::default()
                 },
-                &body,
+                body,
                 props,
             )
             .await?
@@ -207,7 +207,7 @@ impl RpcClient {
             Ok(Err(_)) => Err(RpcError::Unavailable(
                 "The connection to the message broker was lost.".into(),
             )),
-            Ok(Ok(Ok(result))) => M::decode_reply(result),
+            Ok(Ok(Ok(result))) => M::decode_reply_json(&result),
             Ok(Ok(Err(failure))) => Err(RpcError::Remote(failure)),
         }
     }
@@ -289,7 +289,7 @@ impl RpcClient {
             &session.publisher,
             &opts.control_exchange,
             &opts.topic,
-            inner,
+            &envelope::wrap(inner),
             properties(expiration),
             opts.publish_confirm_timeout,
         )
@@ -418,17 +418,14 @@ pub(crate) fn with_heartbeat(opts: &TransportOptions) -> String {
 async fn receive_replies(inner: &Inner, mut consumer: lapin::Consumer) {
     while let Some(delivery) = consumer.next().await {
         let Ok(delivery) = delivery else { return };
-        let reply = envelope::unwrap(&delivery.data)
-            .map_err(|e| e.to_string())
-            .and_then(|m| Reply::parse(&m).map_err(|e| e.to_string()));
-        match reply {
+        match RawReply::read(&delivery.data) {
             Ok(reply) => deliver(inner, reply),
             Err(e) => tracing::warn!(error = %e, "dropping a malformed reply"),
         }
     }
 }
 
-fn deliver(inner: &Inner, reply: Reply) {
+fn deliver(inner: &Inner, reply: RawReply) {
     let mut pending = lock(&inner.pending);
     let Some(call) = pending.get_mut(&reply.msg_id) else {
         return; // a call that gave up, or another process's reply
@@ -439,15 +436,16 @@ fn deliver(inner: &Inner, reply: Reply) {
     let outcome = match reply.failure {
         Some(Ok(failure)) => Some(Err(failure)),
         Some(Err(text)) => Some(Err(RemoteFailure::typed("MagnumException", 500, text))),
-        None if reply.result.is_null() => None,
-        None => Some(Ok(reply.result)),
+        None => reply.result.map(Ok),
     };
     if !reply.ending {
         call.early = outcome;
         return;
     }
     if let Some(call) = pending.remove(&reply.msg_id) {
-        let outcome = outcome.or(call.early).unwrap_or(Ok(Value::Null));
+        let outcome = outcome
+            .or(call.early)
+            .unwrap_or_else(|| Ok(RawValue::NULL.to_owned()));
         let _ = call.reply.send(outcome);
     }
 }

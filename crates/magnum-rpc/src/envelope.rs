@@ -2,7 +2,10 @@
 
 use crate::context::RequestContext;
 use crate::failure::RemoteFailure;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 
 /// Envelope version we write; receivers accept any `2.x`.
 pub const ENVELOPE_VERSION: &str = "2.0";
@@ -23,6 +26,24 @@ pub fn wrap(inner: &Map<String, Value>) -> Vec<u8> {
     let text = serde_json::to_string(inner).unwrap_or_default();
     serde_json::to_vec(&json!({"oslo.version": ENVELOPE_VERSION, "oslo.message": text}))
         .unwrap_or_default()
+}
+
+/// The outer object, keys in the order [`wrap`] writes them (sorted).
+#[derive(Serialize, Deserialize)]
+struct Outer<'a> {
+    #[serde(rename = "oslo.message", borrow)]
+    message: Cow<'a, str>,
+    #[serde(rename = "oslo.version", borrow)]
+    version: Cow<'a, str>,
+}
+
+/// [`wrap`] of inner JSON text: the same bytes, without a `Map`.
+pub fn wrap_text(inner: &str) -> Vec<u8> {
+    serde_json::to_vec(&Outer {
+        message: Cow::Borrowed(inner),
+        version: Cow::Borrowed(ENVELOPE_VERSION),
+    })
+    .unwrap_or_default()
 }
 
 /// Unwraps a body into its inner message. An object lacking both envelope keys is taken as an
@@ -94,14 +115,19 @@ pub struct Request {
 impl Request {
     /// Reads a request from an inner message. Unknown keys are ignored.
     pub fn parse(inner: &Map<String, Value>) -> Result<Self, EnvelopeError> {
+        Self::parse_owned(inner.clone())
+    }
+
+    /// [`Request::parse`] taking the inner message, so its `args` are moved, not copied.
+    pub fn parse_owned(mut inner: Map<String, Value>) -> Result<Self, EnvelopeError> {
         let method = inner
             .get("method")
             .and_then(Value::as_str)
             .ok_or_else(|| EnvelopeError::Malformed("no method".into()))?
             .to_owned();
-        let args = match inner.get("args") {
+        let args = match inner.remove("args") {
             None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(args)) => args.clone(),
+            Some(Value::Object(args)) => args,
             Some(_) => return Err(EnvelopeError::Malformed("args is not an object".into())),
         };
         let text = |key: &str| inner.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -117,7 +143,7 @@ impl Request {
                 .and_then(Value::as_u64)
                 .filter(|t| *t > 0),
             unique_id: text("_unique_id"),
-            context: RequestContext::read_from(inner),
+            context: RequestContext::read_from(&inner),
         })
     }
 
@@ -147,6 +173,121 @@ pub fn request(
     inner.insert("_unique_id".into(), json!(fresh_id()));
     ctx.write_into(&mut inner);
     inner
+}
+
+/// What a call returns: a JSON tree, or JSON text already written from typed objects.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// A tree.
+    Value(Value),
+    /// JSON text.
+    Json(Box<RawValue>),
+}
+
+impl Payload {
+    /// The payload as a tree (parses JSON text).
+    pub fn into_value(self) -> Value {
+        match self {
+            Payload::Value(value) => value,
+            Payload::Json(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+        }
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Self {
+        Payload::Value(value)
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Payload::Value(value) => value.serialize(s),
+            Payload::Json(raw) => raw.serialize(s),
+        }
+    }
+}
+
+/// A final reply's inner message, keys in the order [`reply`] gives them (sorted).
+#[derive(Serialize)]
+struct ReplyOut<'a> {
+    #[serde(rename = "_msg_id")]
+    msg_id: &'a str,
+    #[serde(rename = "_unique_id")]
+    unique_id: &'a str,
+    ending: bool,
+    failure: Option<&'a str>,
+    result: Option<&'a Payload>,
+}
+
+/// The body of a final reply, envelope included: the bytes of [`wrap`] of [`reply`], written
+/// without building either `Map` (the result is often a list of objects).
+pub fn reply_body(msg_id: &str, outcome: &Result<Payload, RemoteFailure>) -> Vec<u8> {
+    let failure = match outcome {
+        Ok(_) => None,
+        Err(failure) => Some(serde_json::to_string(failure).unwrap_or_default()),
+    };
+    let inner = ReplyOut {
+        msg_id,
+        unique_id: &fresh_id(),
+        ending: true,
+        failure: failure.as_deref(),
+        result: outcome.as_ref().ok(),
+    };
+    // The inner message is escaped into the envelope as it is written: no intermediate copy.
+    let size = match outcome {
+        Ok(Payload::Json(raw)) => raw.get().len() / 3 * 4,
+        _ => 0,
+    };
+    let mut out = Vec::with_capacity(256 + size);
+    out.extend_from_slice(br#"{"oslo.message":""#);
+    if serde_json::to_writer(JsonStringWriter(&mut out), &inner).is_err() {
+        return wrap_text(&serde_json::to_string(&inner).unwrap_or_default());
+    }
+    out.extend_from_slice(br#"","oslo.version":""#);
+    out.extend_from_slice(ENVELOPE_VERSION.as_bytes());
+    out.extend_from_slice(br#""}"#);
+    out
+}
+
+/// Writes text as the contents of a JSON string, escaped exactly as serde_json escapes strings.
+struct JsonStringWriter<'a>(&'a mut Vec<u8>);
+
+impl std::io::Write for JsonStringWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let out = &mut *self.0;
+        let mut start = 0;
+        for (i, &byte) in buf.iter().enumerate() {
+            let short: &[u8] = match byte {
+                b'"' => br#"\""#,
+                b'\\' => br"\\",
+                0x08 => br"\b",
+                0x09 => br"\t",
+                0x0a => br"\n",
+                0x0c => br"\f",
+                0x0d => br"\r",
+                0x00..=0x1f => &[],
+                _ => continue,
+            };
+            out.extend_from_slice(&buf[start..i]);
+            start = i + 1;
+            if short.is_empty() {
+                let hex = [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]];
+                out.extend_from_slice(br"\u00");
+                out.extend_from_slice(&hex);
+            } else {
+                out.extend_from_slice(short);
+            }
+        }
+        out.extend_from_slice(&buf[start..]);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Builds a final reply: exactly one of a result and a failure.
@@ -181,6 +322,87 @@ pub fn heartbeat(msg_id: &str) -> Map<String, Value> {
     inner.insert("_msg_id".into(), json!(msg_id));
     inner.insert("_unique_id".into(), json!(fresh_id()));
     inner
+}
+
+/// A reply's inner message as read by the typed path, borrowing from its text.
+#[derive(Deserialize)]
+struct ReplyIn<'a> {
+    #[serde(rename = "_msg_id")]
+    msg_id: String,
+    #[serde(default, borrow)]
+    result: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    failure: Option<&'a RawValue>,
+    #[serde(default)]
+    ending: bool,
+    #[serde(rename = "_unique_id", default)]
+    unique_id: Option<String>,
+}
+
+/// One reply message as a caller reads it, the result kept as JSON text.
+#[derive(Debug, Clone)]
+pub struct RawReply {
+    /// Correlates with the call.
+    pub msg_id: String,
+    /// Result as JSON text; `None` when null or absent.
+    pub result: Option<Box<RawValue>>,
+    /// Failure, if any (`Err` holds undecodable failure text).
+    pub failure: Option<Result<RemoteFailure, String>>,
+    /// Final reply (absent in Liberty's first message of a pair).
+    pub ending: bool,
+    /// Per-publish id.
+    pub unique_id: Option<String>,
+}
+
+impl RawReply {
+    /// Reads a reply body (envelope included). Well-formed replies are read straight from the
+    /// text; anything else goes through [`unwrap`] and [`Reply::parse`], so outcomes are theirs.
+    pub fn read(body: &[u8]) -> Result<Self, EnvelopeError> {
+        if let Some(reply) = Self::read_direct(body) {
+            return Ok(reply);
+        }
+        let reply = Reply::parse(&unwrap(body)?)?;
+        Ok(RawReply {
+            msg_id: reply.msg_id,
+            result: match reply.result {
+                Value::Null => None,
+                value => serde_json::value::to_raw_value(&value).ok(),
+            },
+            failure: reply.failure,
+            ending: reply.ending,
+            unique_id: reply.unique_id,
+        })
+    }
+
+    fn read_direct(body: &[u8]) -> Option<Self> {
+        let outer: Outer<'_> = serde_json::from_slice(body).ok()?;
+        if outer.version.split('.').next() != Some("2") {
+            return None;
+        }
+        let inner: ReplyIn<'_> = serde_json::from_str(&outer.message).ok()?;
+        let failure = match inner.failure {
+            None => None,
+            Some(raw) => match serde_json::from_str::<Value>(raw.get()).ok()? {
+                Value::Null => None,
+                Value::String(text) => {
+                    Some(serde_json::from_str::<RemoteFailure>(&text).map_err(|_| text))
+                }
+                other => Some(serde_json::from_value(other.clone()).map_err(|_| other.to_string())),
+            },
+        };
+        Some(RawReply {
+            msg_id: inner.msg_id,
+            result: inner.result.map(ToOwned::to_owned),
+            failure,
+            ending: inner.ending,
+            unique_id: inner.unique_id,
+        })
+    }
+
+    /// A heartbeat: nothing but `ending: false`.
+    pub fn is_heartbeat(&self) -> bool {
+        !self.ending && self.result.is_none() && self.failure.is_none()
+    }
 }
 
 /// One reply message, read by a caller.
@@ -275,5 +497,89 @@ mod tests {
             (failure.class.as_str(), failure.code()),
             ("BayNotFound", Some(404))
         );
+    }
+}
+
+#[cfg(test)]
+mod typed_tests {
+    use super::*;
+
+    #[test]
+    fn reply_bodies_are_the_bytes_of_the_map_path() {
+        let outcomes = [
+            Ok(Payload::Value(json!({"b": [1, "x\"\u{e9}"], "a": null}))),
+            Ok(Payload::Json(
+                serde_json::value::to_raw_value(&json!({"b": [1, "x\"\u{e9}"], "a": null}))
+                    .unwrap(),
+            )),
+            Ok(Payload::Value(Value::Null)),
+            Err(RemoteFailure::not_found("Bay", "x")),
+        ];
+        for outcome in outcomes {
+            // Same bytes once the random `_unique_id` is taken over (the key order is sorted).
+            let direct = reply_body("m1", &outcome);
+            let old_inner = reply_owned("m1", outcome.clone().map(Payload::into_value));
+            let id = unwrap(&direct).unwrap()["_unique_id"].clone();
+            let mut expected = old_inner;
+            expected.insert("_unique_id".into(), id);
+            assert_eq!(direct, wrap(&expected));
+        }
+    }
+
+    #[test]
+    fn the_string_writer_escapes_as_serde_json_does() {
+        let text: String = (0u8..0x80)
+            .map(char::from)
+            .chain("\u{e9}\u{2028}\u{1f600}".chars())
+            .collect();
+        let mut out = Vec::new();
+        std::io::Write::write_all(&mut JsonStringWriter(&mut out), text.as_bytes()).unwrap();
+        let expected = serde_json::to_string(&text).unwrap();
+        assert_eq!(format!("\"{}\"", String::from_utf8(out).unwrap()), expected);
+    }
+
+    #[test]
+    fn replies_read_from_text_match_the_map_path() {
+        let bodies: Vec<Vec<u8>> = vec![
+            wrap(&reply("m", &Ok(json!([{"a": 1}, "\u{e9}"])))),
+            wrap(&reply("m", &Ok(Value::Null))),
+            wrap(&reply("m", &Err(RemoteFailure::not_found("Bay", "x")))),
+            wrap(&heartbeat("m")),
+            // Liberty's first message of a pair, a failure as an object, oddly typed keys.
+            br#"{"oslo.version": "2.0", "oslo.message": "{\"_msg_id\": \"m\", \"result\": 3}"}"#
+                .to_vec(),
+            br#"{"oslo.version": "2.0", "oslo.message": "{\"_msg_id\": \"m\", \"failure\": {\"class\": \"X\"}, \"ending\": true}"}"#
+                .to_vec(),
+            br#"{"oslo.version": "2.0", "oslo.message": "{\"_msg_id\": \"m\", \"ending\": 1, \"_unique_id\": 5, \"result\": {}}"}"#
+                .to_vec(),
+            br#"{"_msg_id": "m", "result": [1], "ending": true}"#.to_vec(),
+        ];
+        for body in bodies {
+            let raw = RawReply::read(&body).unwrap();
+            let old = Reply::parse(&unwrap(&body).unwrap()).unwrap();
+            assert_eq!(raw.msg_id, old.msg_id);
+            let result = raw
+                .result
+                .as_ref()
+                .map_or(Value::Null, |r| serde_json::from_str(r.get()).unwrap());
+            assert_eq!(result, old.result);
+            assert_eq!(raw.failure, old.failure);
+            assert_eq!(raw.ending, old.ending);
+            assert_eq!(raw.unique_id, old.unique_id);
+            assert_eq!(raw.is_heartbeat(), old.is_heartbeat());
+        }
+        for bad in [
+            &br#"{"oslo.version": "3.0", "oslo.message": "{}"}"#[..],
+            b"{nope",
+            br#"{"oslo.version": "2.0", "oslo.message": "{\"result\": 1}"}"#,
+        ] {
+            assert_eq!(
+                RawReply::read(bad).unwrap_err(),
+                unwrap(bad)
+                    .and_then(|m| Reply::parse(&m))
+                    .map(|_| ())
+                    .unwrap_err()
+            );
+        }
     }
 }

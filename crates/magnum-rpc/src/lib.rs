@@ -20,6 +20,7 @@ pub mod workloads;
 
 pub use client::RpcClient;
 pub use context::RequestContext;
+pub use envelope::Payload;
 pub use failure::{RemoteFailure, RpcError};
 pub use methods::{Call, Method};
 pub use object::{Primitive, VersionedObject};

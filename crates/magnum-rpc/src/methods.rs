@@ -16,8 +16,11 @@ use magnum_core::node::Node;
 use magnum_core::nodegroup::{NodeGroup, NodeGroupChange, NodeGroupSpec};
 use magnum_core::quota::Quota;
 use magnum_core::service::{MagnumService, Stats};
+use serde::Serializer;
 use serde::de::DeserializeOwned;
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -35,6 +38,13 @@ pub trait Method {
     fn args(&self) -> Value;
     /// Decodes the reply's `result`.
     fn decode_reply(result: Value) -> Result<Self::Reply, RpcError>;
+    /// Decodes the reply's `result` from its JSON text. The default reads a `Value` and calls
+    /// [`Method::decode_reply`]; object replies read their objects straight from the text.
+    fn decode_reply_json(result: &RawValue) -> Result<Self::Reply, RpcError> {
+        let value = serde_json::from_str(result.get())
+            .map_err(|e| RpcError::BadReply(format!("reply is not JSON: {e}")))?;
+        Self::decode_reply(value)
+    }
 }
 
 /// Every method of the API with the version that introduced it; servers check against it.
@@ -84,6 +94,53 @@ pub const METHODS: &[(&str, Version)] = &[
 impl VersionedObject for BayModel {
     const NAME: &'static str = "BayModel";
     const VERSION: Version = Version::new(1, 7);
+
+    /// Every field in sorted order, written directly: every show, list item and write of a
+    /// baymodel goes through here (pinned to the default's bytes by a test).
+    fn serialize_sorted<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let time = |at: &Option<chrono::DateTime<chrono::Utc>>| {
+            at.map(|at| magnum_core::time::to_wire(&at))
+        };
+        let mut m = s.serialize_map(Some(37))?;
+        m.serialize_entry("apiserver_port", &self.apiserver_port)?;
+        m.serialize_entry("cluster_distro", &self.cluster_distro)?;
+        m.serialize_entry("coe", &self.coe)?;
+        m.serialize_entry("created_at", &time(&self.created_at))?;
+        m.serialize_entry("dns_nameserver", &self.dns_nameserver)?;
+        m.serialize_entry("docker_storage_driver", &self.docker_storage_driver)?;
+        m.serialize_entry("docker_volume_size", &self.docker_volume_size)?;
+        m.serialize_entry("driver", &self.driver)?;
+        m.serialize_entry("external_network_id", &self.external_network_id)?;
+        m.serialize_entry("fixed_network", &self.fixed_network)?;
+        m.serialize_entry("fixed_subnet", &self.fixed_subnet)?;
+        m.serialize_entry("flavor_id", &self.flavor_id)?;
+        m.serialize_entry("floating_ip_enabled", &self.floating_ip_enabled)?;
+        m.serialize_entry("hidden", &self.hidden)?;
+        m.serialize_entry("http_proxy", &self.http_proxy)?;
+        m.serialize_entry("https_proxy", &self.https_proxy)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("image_id", &self.image_id)?;
+        m.serialize_entry("insecure_registry", &self.insecure_registry)?;
+        m.serialize_entry("keypair_id", &self.keypair_id)?;
+        m.serialize_entry("labels", &self.labels)?;
+        m.serialize_entry("master_flavor_id", &self.master_flavor_id)?;
+        m.serialize_entry("master_lb_enabled", &self.master_lb_enabled)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("network_driver", &self.network_driver)?;
+        m.serialize_entry("no_proxy", &self.no_proxy)?;
+        m.serialize_entry("project_id", &self.project_id)?;
+        m.serialize_entry("public", &self.public)?;
+        m.serialize_entry("registry_enabled", &self.registry_enabled)?;
+        m.serialize_entry("server_type", &self.server_type)?;
+        m.serialize_entry("ssh_authorized_key", &self.ssh_authorized_key)?;
+        m.serialize_entry("tags", &self.tags)?;
+        m.serialize_entry("tls_disabled", &self.tls_disabled)?;
+        m.serialize_entry("updated_at", &time(&self.updated_at))?;
+        m.serialize_entry("user_id", &self.user_id)?;
+        m.serialize_entry("uuid", &self.uuid)?;
+        m.serialize_entry("volume_driver", &self.volume_driver)?;
+        m.end()
+    }
 }
 
 impl VersionedObject for Bay {
@@ -148,6 +205,13 @@ fn decode<T: DeserializeOwned>(result: Value) -> Result<T, RpcError> {
 
 fn decode_object<T: VersionedObject>(result: &Value) -> Result<T, RpcError> {
     Primitive::<T>::from_value(result)
+        .map(|p| p.data)
+        .map_err(|f| RpcError::BadReply(f.message))
+}
+
+/// [`decode_object`] from JSON text, without a `Value` tree.
+fn decode_object_json<T: VersionedObject>(result: &RawValue) -> Result<T, RpcError> {
+    Primitive::<T>::from_json(result.get())
         .map(|p| p.data)
         .map_err(|f| RpcError::BadReply(f.message))
 }
@@ -289,6 +353,9 @@ impl<T: VersionedObject> Method for GetObject<T> {
     fn decode_reply(result: Value) -> Result<T, RpcError> {
         decode_object(&result)
     }
+    fn decode_reply_json(result: &RawValue) -> Result<T, RpcError> {
+        decode_object_json(result)
+    }
 }
 
 /// `object_class_action_versions` with `list`: a page of objects of kind `T`.
@@ -322,6 +389,15 @@ impl<T: VersionedObject> Method for ListObjects<T> {
         match result {
             Value::Array(items) => items.iter().map(decode_object).collect(),
             other => Err(RpcError::BadReply(format!("expected a list, got {other}"))),
+        }
+    }
+    fn decode_reply_json(result: &RawValue) -> Result<Vec<T>, RpcError> {
+        match Primitive::<T>::list_from_json(result.get()) {
+            Some(items) => Ok(items.into_iter().map(|p| p.data).collect()),
+            None => Self::decode_reply(
+                serde_json::from_str(result.get())
+                    .map_err(|e| RpcError::BadReply(format!("reply is not JSON: {e}")))?,
+            ),
         }
     }
 }
@@ -397,6 +473,9 @@ impl Method for BayModelCreate {
     fn decode_reply(result: Value) -> Result<BayModel, RpcError> {
         decode_object(&result)
     }
+    fn decode_reply_json(result: &RawValue) -> Result<BayModel, RpcError> {
+        decode_object_json(result)
+    }
 }
 
 /// `baymodel_update`: writes exactly the fields named in `changes`.
@@ -421,6 +500,9 @@ impl Method for BayModelUpdate {
     }
     fn decode_reply(result: Value) -> Result<BayModel, RpcError> {
         decode_object(&result)
+    }
+    fn decode_reply_json(result: &RawValue) -> Result<BayModel, RpcError> {
+        decode_object_json(result)
     }
 }
 
@@ -1519,5 +1601,157 @@ mod tests {
             "objmethod": "list", "object_versions": {}, "args": [], "kwargs": {}}),
         );
         assert_eq!(bad.unwrap_err().class, "UnsupportedObjectError");
+    }
+}
+
+#[cfg(test)]
+mod typed_wire_tests {
+    use super::*;
+    use magnum_core::baymodel::Coe;
+
+    /// Two baymodels: every optional field set (with text needing escapes), and none set.
+    fn baymodels() -> Vec<BayModel> {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-04T02:30:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let text = |s: &str| Some(format!("{s} \"q\" caf\u{e9}\n\u{1}"));
+        let full = BayModel {
+            id: 42,
+            uuid: Uuid::from_u128(0x3ba7_8a76_00ad_4391_ac5f_97da_60f3_3845),
+            project_id: "demo".into(),
+            user_id: "alice".into(),
+            name: text("name"),
+            coe: Coe::Kubernetes,
+            image_id: "img".into(),
+            flavor_id: text("flavor"),
+            master_flavor_id: text("mflavor"),
+            keypair_id: text("key"),
+            dns_nameserver: text("dns"),
+            external_network_id: text("ext"),
+            fixed_network: text("net"),
+            fixed_subnet: text("subnet"),
+            network_driver: text("flannel"),
+            apiserver_port: Some(6443),
+            docker_volume_size: Some(-3),
+            docker_storage_driver: text("overlay2"),
+            ssh_authorized_key: text("ssh-rsa"),
+            cluster_distro: text("fedora"),
+            http_proxy: text("http"),
+            https_proxy: text("https"),
+            no_proxy: text("no"),
+            volume_driver: text("cinder"),
+            insecure_registry: text("reg"),
+            labels: [
+                ("a".to_owned(), "1".to_owned()),
+                ("b\"".to_owned(), "\u{e9}".to_owned()),
+            ]
+            .into(),
+            registry_enabled: true,
+            tls_disabled: true,
+            public: true,
+            hidden: true,
+            floating_ip_enabled: false,
+            master_lb_enabled: true,
+            server_type: "bm".into(),
+            tags: text("tags"),
+            driver: text("k8s"),
+            created_at: Some(at),
+            updated_at: Some(at + chrono::Duration::seconds(5)),
+        };
+        let empty = BayModel {
+            id: 1,
+            name: None,
+            coe: Coe::Swarm,
+            flavor_id: None,
+            master_flavor_id: None,
+            keypair_id: None,
+            dns_nameserver: None,
+            external_network_id: None,
+            fixed_network: None,
+            fixed_subnet: None,
+            network_driver: None,
+            apiserver_port: None,
+            docker_volume_size: None,
+            docker_storage_driver: None,
+            ssh_authorized_key: None,
+            cluster_distro: None,
+            http_proxy: None,
+            https_proxy: None,
+            no_proxy: None,
+            volume_driver: None,
+            insecure_registry: None,
+            labels: BTreeMap::new(),
+            tags: None,
+            driver: None,
+            created_at: None,
+            updated_at: None,
+            ..full.clone()
+        };
+        vec![full, empty]
+    }
+
+    #[test]
+    fn baymodel_primitives_written_directly_are_the_bytes_of_the_value_tree() {
+        for model in baymodels() {
+            let mut primitive = Primitive::new(model);
+            let tree = serde_json::to_string(&primitive.to_value()).unwrap();
+            assert_eq!(primitive.to_json().get(), tree);
+            primitive.changes = vec!["name".into(), "public".into()];
+            let tree = serde_json::to_string(&primitive.to_value()).unwrap();
+            assert_eq!(primitive.to_json().get(), tree);
+        }
+        let items: Vec<_> = baymodels().into_iter().map(Primitive::new).collect();
+        let tree = Value::Array(items.iter().map(Primitive::to_value).collect());
+        assert_eq!(
+            Primitive::list_to_json(&items).get(),
+            serde_json::to_string(&tree).unwrap()
+        );
+    }
+
+    #[test]
+    fn object_replies_read_from_text_match_the_value_path() {
+        let items: Vec<_> = baymodels().into_iter().map(Primitive::new).collect();
+        let list = Primitive::list_to_json(&items);
+        let direct = ListObjects::<BayModel>::decode_reply_json(&list).unwrap();
+        let via_tree =
+            ListObjects::<BayModel>::decode_reply(serde_json::from_str(list.get()).unwrap())
+                .unwrap();
+        assert_eq!(direct, via_tree);
+        assert_eq!(direct, baymodels());
+        let one = items[0].to_json();
+        assert_eq!(
+            GetObject::<BayModel>::decode_reply_json(&one).unwrap(),
+            baymodels()[0]
+        );
+        // Malformed primitives fail as the Value path fails, with its messages.
+        let cases = [
+            json!({"magnum_object.name": "Bay", "magnum_object.version": "1.7",
+                   "magnum_object.data": {}}),
+            json!({"magnum_object.name": "BayModel", "magnum_object.version": "2.0",
+                   "magnum_object.data": {}}),
+            json!({"magnum_object.name": "BayModel", "magnum_object.version": "1.7"}),
+            json!({"magnum_object.name": "BayModel", "magnum_object.version": "1.7",
+                   "magnum_object.data": {"uuid": 3}}),
+            json!({"magnum_object.name": 7}),
+            json!([1, 2]),
+            json!(null),
+        ];
+        for case in cases {
+            let raw = serde_json::value::to_raw_value(&case).unwrap();
+            let direct = GetObject::<BayModel>::decode_reply_json(&raw).unwrap_err();
+            let via_tree = GetObject::<BayModel>::decode_reply(case.clone()).unwrap_err();
+            assert_eq!(format!("{direct:?}"), format!("{via_tree:?}"), "{case}");
+        }
+        let not_a_list = serde_json::value::to_raw_value(&json!({"a": 1})).unwrap();
+        assert_eq!(
+            format!(
+                "{:?}",
+                ListObjects::<BayModel>::decode_reply_json(&not_a_list).unwrap_err()
+            ),
+            format!(
+                "{:?}",
+                ListObjects::<BayModel>::decode_reply(json!({"a": 1})).unwrap_err()
+            )
+        );
     }
 }

@@ -2,9 +2,12 @@
 
 use crate::failure::RemoteFailure;
 use crate::version::Version;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::ser::{Error as _, SerializeMap};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 
 /// Namespace of every Magnum object.
 pub const NAMESPACE: &str = "magnum";
@@ -15,6 +18,99 @@ pub trait VersionedObject: Serialize + DeserializeOwned {
     const NAME: &'static str;
     /// Version this build writes.
     const VERSION: Version;
+
+    /// Serializes the fields as one JSON object with its keys in sorted order: the bytes
+    /// `serde_json::to_value(self)` serializes to. This default builds that `Value`; hot types
+    /// write their fields directly (and a test pins the bytes to the default's).
+    fn serialize_sorted<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::to_value(self)
+            .map_err(S::Error::custom)?
+            .serialize(s)
+    }
+}
+
+/// JSON text of `value`, written into a buffer of `capacity` (growing a small one copied a list
+/// reply several times).
+fn raw_json(value: &impl Serialize, capacity: usize) -> Box<RawValue> {
+    let mut out = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut out, value) {
+        Ok(()) => String::from_utf8(out)
+            .ok()
+            .and_then(|text| RawValue::from_string(text).ok()),
+        Err(_) => None,
+    }
+    .unwrap_or_else(|| RawValue::NULL.to_owned())
+}
+
+/// Serializes a primitive with its keys in sorted order, the layout of [`Primitive::to_value`].
+struct Wire<'a, T>(&'a Primitive<T>);
+
+struct SortedData<'a, T>(&'a T);
+
+impl<T: VersionedObject> Serialize for SortedData<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_sorted(s)
+    }
+}
+
+impl<T: VersionedObject> Serialize for Wire<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let changes = !self.0.changes.is_empty();
+        let mut map = s.serialize_map(Some(4 + usize::from(changes)))?;
+        if changes {
+            map.serialize_entry("magnum_object.changes", &self.0.changes)?;
+        }
+        map.serialize_entry("magnum_object.data", &SortedData(&self.0.data))?;
+        map.serialize_entry("magnum_object.name", T::NAME)?;
+        map.serialize_entry("magnum_object.namespace", NAMESPACE)?;
+        map.serialize_entry("magnum_object.version", &T::VERSION.to_string())?;
+        map.end()
+    }
+}
+
+/// A primitive as read from JSON text in one pass: `data` is read straight into `T` (our writer
+/// puts it before the name and version, so those are checked afterwards).
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "T: DeserializeOwned"))]
+struct PrimitiveIn<'a, T> {
+    #[serde(rename = "magnum_object.name", borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(rename = "magnum_object.version", borrow)]
+    version: Option<Cow<'a, str>>,
+    #[serde(rename = "magnum_object.data")]
+    data: Option<T>,
+    #[serde(rename = "magnum_object.changes", borrow)]
+    changes: Option<&'a RawValue>,
+}
+
+impl<T: VersionedObject> PrimitiveIn<'_, T> {
+    /// The primitive if it is one `from_value` accepts; `None` leaves the verdict to it.
+    fn accept(self) -> Option<Primitive<T>> {
+        if self.name.as_deref() != Some(T::NAME) {
+            return None;
+        }
+        match self.version.as_deref()?.parse::<Version>() {
+            Ok(v) if v.major == T::VERSION.major && v.minor <= T::VERSION.minor => {}
+            _ => return None,
+        }
+        let changes = match self.changes {
+            None => Vec::new(),
+            Some(raw) => match serde_json::from_str::<Value>(raw.get()).ok()? {
+                Value::Array(c) => c
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
+        };
+        Some(Primitive {
+            data: self.data?,
+            changes,
+        })
+    }
 }
 
 /// A decoded primitive: the object's fields plus its name, version and changed fields.
@@ -52,6 +148,49 @@ impl<T: VersionedObject> Primitive<T> {
             out.insert("magnum_object.changes".into(), json!(self.changes));
         }
         Value::Object(out)
+    }
+
+    /// Encodes as JSON text: the bytes [`Primitive::to_value`] serializes to, written without
+    /// building the tree (a list reply holds up to `max_limit` objects).
+    pub fn to_json(&self) -> Box<RawValue> {
+        raw_json(&Wire(self), 2048)
+    }
+
+    /// [`Primitive::to_json`] for a page of objects: one JSON array.
+    pub fn list_to_json(items: &[Primitive<T>]) -> Box<RawValue> {
+        let wires: Vec<Wire<'_, T>> = items.iter().map(Wire).collect();
+        raw_json(&wires, 2 + 2048 * items.len())
+    }
+
+    /// [`Primitive::from_value`] reading JSON text straight into `T`, without a `Value` tree.
+    /// Anything the direct read does not take (a malformed primitive) is decoded through
+    /// `from_value`, so outcomes and messages are the same.
+    pub fn from_json(text: &str) -> Result<Self, RemoteFailure> {
+        match Self::from_json_direct(text) {
+            Some(primitive) => Ok(primitive),
+            None => {
+                let value: Value = serde_json::from_str(text).map_err(|e| {
+                    RemoteFailure::type_error(format!("bad {} primitive: {e}", T::NAME))
+                })?;
+                Self::from_value(&value)
+            }
+        }
+    }
+
+    fn from_json_direct(text: &str) -> Option<Self> {
+        serde_json::from_str::<PrimitiveIn<'_, T>>(text)
+            .ok()?
+            .accept()
+    }
+
+    /// A JSON array of primitives read in one pass; `None` when any item is not one that
+    /// [`Primitive::from_value`] accepts (the caller then takes the `Value` path for the verdict).
+    pub fn list_from_json(text: &str) -> Option<Vec<Self>> {
+        serde_json::from_str::<Vec<PrimitiveIn<'_, T>>>(text)
+            .ok()?
+            .into_iter()
+            .map(PrimitiveIn::accept)
+            .collect()
     }
 
     /// Decodes a primitive of this object at a version of the same major, minor ≤ ours.

@@ -3,7 +3,7 @@
 
 use crate::client::{PublishError, properties, publish_confirmed, with_heartbeat};
 use crate::context::RequestContext;
-use crate::envelope::{self, Request};
+use crate::envelope::{self, Payload, Request};
 use crate::failure::RemoteFailure;
 use crate::methods::Call;
 use crate::options::TransportOptions;
@@ -17,7 +17,6 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
-use serde_json::Value;
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -37,12 +36,12 @@ const REPLY_RETRY: Duration = Duration::from_millis(250);
 
 /// What a conductor does with a decoded request.
 pub trait Dispatch: Send + Sync + 'static {
-    /// Handles one call or cast; the value is the reply's `result`.
+    /// Handles one call or cast; the payload is the reply's `result`.
     fn dispatch(
         &self,
         ctx: RequestContext,
         call: Call,
-    ) -> impl Future<Output = Result<Value, RemoteFailure>> + Send;
+    ) -> impl Future<Output = Result<Payload, RemoteFailure>> + Send;
 }
 
 /// One conductor's presence on the broker.
@@ -295,11 +294,11 @@ async fn handle<D: Dispatch>(
     let request = if acceptable_content(&delivery) {
         envelope::unwrap(&delivery.data)
             .map_err(|e| e.to_string())
-            .and_then(|inner| Request::parse(&inner).map_err(|e| e.to_string()))
+            .and_then(|inner| Request::parse_owned(inner).map_err(|e| e.to_string()))
     } else {
         Err("unsupported content type or encoding".to_owned())
     };
-    let request = match request {
+    let mut request = match request {
         Ok(request) => request,
         Err(why) => {
             tracing::warn!(%why, "rejecting a message");
@@ -332,7 +331,8 @@ async fn handle<D: Dispatch>(
             let _ = delivery.ack(BasicAckOptions::default()).await;
             return;
         };
-        let outcome = run(state, dispatcher, publisher, &request, budget).await;
+        let args = std::mem::take(&mut request.args);
+        let outcome = run(state, dispatcher, publisher, &request, args, budget).await;
         if let Err(failure) = &outcome {
             if request.is_call() {
                 tracing::info!(class = %failure.class, "call failed");
@@ -345,7 +345,7 @@ async fn handle<D: Dispatch>(
                 state,
                 publisher,
                 reply_q,
-                &envelope::reply_owned(msg_id, outcome),
+                &envelope::reply_body(msg_id, &outcome),
             )
             .await;
         }
@@ -361,13 +361,14 @@ async fn run<D: Dispatch>(
     dispatcher: &D,
     publisher: &Channel,
     request: &Request,
+    args: serde_json::Map<String, serde_json::Value>,
     budget: Duration,
-) -> Result<Value, RemoteFailure> {
+) -> Result<Payload, RemoteFailure> {
     let call = Call::decode(
         &request.method,
         request.version.as_deref(),
         request.namespace.as_ref(),
-        request.args.clone(),
+        args,
     )?;
     let started = std::time::Instant::now();
     let context = RequestContext {
@@ -383,7 +384,8 @@ async fn run<D: Dispatch>(
                 ticks.tick().await;
                 loop {
                     ticks.tick().await;
-                    send_reply(state, publisher, reply_q, &envelope::heartbeat(msg_id)).await;
+                    let beat = envelope::wrap(&envelope::heartbeat(msg_id));
+                    send_reply(state, publisher, reply_q, &beat).await;
                 }
             };
             tokio::select! {
@@ -417,12 +419,7 @@ async fn run<D: Dispatch>(
 
 /// Publishes a reply, retrying while its queue has no binding for
 /// `missing_consumer_retry_timeout`, then remembering the queue as gone for a minute.
-async fn send_reply(
-    state: &ServerState,
-    publisher: &Channel,
-    reply_q: &str,
-    inner: &serde_json::Map<String, Value>,
-) {
+async fn send_reply(state: &ServerState, publisher: &Channel, reply_q: &str, body: &[u8]) {
     {
         let mut gone = lock(&state.gone_reply_queues);
         gone.retain(|(_, at)| at.elapsed() < Duration::from_secs(60));
@@ -436,7 +433,7 @@ async fn send_reply(
             publisher,
             "",
             reply_q,
-            inner,
+            body,
             properties(None),
             state.opts.publish_confirm_timeout,
         )

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use magnum_core::Ident;
 use magnum_core::baymodel::{self, BayModel, BayModelSpec};
 use magnum_rpc::methods::{BayModelCreate, BayModelDelete, BayModelUpdate, GetObject};
-use serde_json::Value;
 
 /// Picks the URL family at compile time: `list::<BayModels>` serves `/v1/baymodels`.
 pub(crate) trait Family {
@@ -74,7 +73,7 @@ async fn list_page(
     query: Option<String>,
     family: TemplateFamily,
     detail: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = parse_list_query(query.as_deref(), &[], baymodel::SORT_KEYS, app.max_limit)?;
     let action = if detail { "detail" } else { "get_all" };
     auth.authorize(&family.rule(action), &auth.own_target())?;
@@ -98,10 +97,17 @@ async fn list_page(
     );
     let ctx = auth.context(params.all_tenants);
     let names = (family.collection(), path.as_str(), base.as_str());
-    super::page(&app, &ctx, &params, None, names, |m: &BayModel| {
-        (family.view(m, &base, !detail), m.uuid)
-    })
-    .await
+    let (items, next) =
+        super::page_items(&app, &ctx, &params, None, names, |m: &BayModel| m.uuid).await?;
+    let body = super::ListBody {
+        key: family.collection(),
+        next,
+        items: items
+            .iter()
+            .map(|m| family.view(m, &base, !detail))
+            .collect(),
+    };
+    Ok(Json(body).into_response())
 }
 
 /// `GET /v1/<family>`: own and public templates (reduced items for baymodels).
@@ -110,7 +116,7 @@ pub(crate) async fn list<F: Family>(
     auth: Auth,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     list_page(app, auth, headers, query, F::FAMILY, false).await
 }
 
@@ -120,7 +126,7 @@ pub(crate) async fn detail<F: Family>(
     auth: Auth,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     list_page(app, auth, headers, query, F::FAMILY, true).await
 }
 
@@ -131,7 +137,7 @@ pub(crate) async fn show<F: Family>(
     headers: HeaderMap,
     Path(ident): Path<String>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     no_query(query.as_deref())?;
     let family = F::FAMILY;
     let model = load(&app, &auth, family, &ident).await?;
@@ -142,7 +148,8 @@ pub(crate) async fn show<F: Family>(
         Auth::target(&model.project_id, &model.user_id)
     };
     auth.authorize(&family.rule("get"), &target)?;
-    Ok(Json(family.view(&model, &base(&app, &headers), false)))
+    let base = base(&app, &headers);
+    Ok(Json(family.view(&model, &base, false)).into_response())
 }
 
 fn no_query(query: Option<&str>) -> Result<(), ApiError> {
@@ -199,7 +206,7 @@ pub(crate) async fn update<F: Family>(
     headers: HeaderMap,
     Path(ident): Path<String>,
     body: JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let family = F::FAMILY;
     let current = load(&app, &auth, family, &ident).await?;
     auth.authorize(
@@ -212,7 +219,7 @@ pub(crate) async fn update<F: Family>(
     }
     let base = base(&app, &headers);
     if changes.is_empty() {
-        return Ok(Json(family.view(&current, &base, false)));
+        return Ok(Json(family.view(&current, &base, false)).into_response());
     }
     let update = BayModelUpdate {
         uuid: current.uuid,
@@ -220,7 +227,7 @@ pub(crate) async fn update<F: Family>(
         changes: changes.iter().map(|c| (*c).to_owned()).collect(),
     };
     let updated = app.rpc.call(&auth.context(false), &update).await?;
-    Ok(Json(family.view(&updated, &base, false)))
+    Ok(Json(family.view(&updated, &base, false)).into_response())
 }
 
 /// `DELETE /v1/<family>/<ident>`: 204; a template a bay uses is refused (400).

@@ -7,7 +7,7 @@ use magnum_core::baymodel::{BayModel, BayModelSpec, REFERENCED_PATCHABLE};
 use magnum_db::baymodels::{self, Key};
 use magnum_db::{Error, Scope};
 use magnum_rpc::methods::{ListQuery, Lookup};
-use magnum_rpc::{Primitive, RemoteFailure, RequestContext};
+use magnum_rpc::{Payload, Primitive, RemoteFailure, RequestContext};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -15,8 +15,9 @@ fn not_found(ident: &str) -> RemoteFailure {
     RemoteFailure::not_found("BayModel", ident).with_kwarg("baymodel", ident)
 }
 
-fn to_value(baymodel: BayModel) -> Value {
-    Primitive::new(baymodel).to_value()
+/// The reply: JSON text written straight from the record, no `Value` tree.
+fn to_value(baymodel: BayModel) -> Payload {
+    Payload::Json(Primitive::new(baymodel).to_json())
 }
 
 /// `BayModel.get_by_*`: one visible baymodel; several by name is a conflict.
@@ -24,7 +25,7 @@ pub(crate) async fn get(
     c: &Conductor,
     ctx: &RequestContext,
     lookup: &Lookup,
-) -> Result<Value, RemoteFailure> {
+) -> Result<Payload, RemoteFailure> {
     let scope = read_scope(ctx, Some(lookup));
     let mut conn = c.pool.acquire().await.map_err(storage)?;
     let key = match lookup {
@@ -56,7 +57,7 @@ pub(crate) async fn list(
     c: &Conductor,
     ctx: &RequestContext,
     query: ListQuery,
-) -> Result<Value, RemoteFailure> {
+) -> Result<Payload, RemoteFailure> {
     let mut page = page(&query, baymodels::SORT_KEYS, c.max_limit)?;
     if let Some(filters) = query.filters.as_ref().filter(|f| !f.is_empty()) {
         let names: Vec<_> = filters.keys().cloned().collect();
@@ -78,7 +79,8 @@ pub(crate) async fn list(
     let items = baymodels::list(&mut conn, &scope, ctx.is_admin, &page)
         .await
         .map_err(storage)?;
-    Ok(Value::Array(items.into_iter().map(to_value).collect()))
+    let items: Vec<Primitive<BayModel>> = items.into_iter().map(Primitive::new).collect();
+    Ok(Payload::Json(Primitive::list_to_json(&items)))
 }
 
 /// `baymodel_create`: stores the template under the caller's project. A redelivered copy (same
@@ -87,7 +89,7 @@ pub(crate) async fn create(
     c: &Conductor,
     ctx: &RequestContext,
     spec: BayModelSpec,
-) -> Result<Value, RemoteFailure> {
+) -> Result<Payload, RemoteFailure> {
     let uuid = spec
         .uuid
         .ok_or_else(|| RemoteFailure::invalid("A baymodel needs a uuid."))?;
@@ -162,7 +164,7 @@ pub(crate) async fn update(
     uuid: Uuid,
     spec: &BayModelSpec,
     changes: &[String],
-) -> Result<Value, RemoteFailure> {
+) -> Result<Payload, RemoteFailure> {
     let mut tx = c.pool.begin().await.map_err(storage)?;
     let current = writable(&mut tx, ctx, uuid).await?;
     let locked = changes
