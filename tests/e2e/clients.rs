@@ -1452,3 +1452,117 @@ async fn clients_docker_bay_swarm_cluster_on_the_real_engines_through_both_clien
     coe.ok(&["cluster", "template", "delete", "swarm"]).await;
     assert_eq!(coe.json(&["cluster", "template", "list"]).await, json!([]));
 }
+
+/// The `export` lines `cluster config` prints, as (name, value) pairs.
+fn exports(printed: &str) -> BTreeMap<String, String> {
+    printed
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A TLS swarm cluster behind the conductor's Docker client proxy (specs/0005): `cluster config`
+/// of both clients writes a bundle and prints the environment, and the real docker CLI works
+/// with exactly that.
+#[tokio::test]
+async fn clients_docker_bay_cluster_config_bundle_drives_the_docker_cli() {
+    let stack = crate::docker_proxy::proxy_deployment().await;
+    let e2e = &stack.e2e;
+    let coe = Cli::v5_noauth(e2e, "alice:demo");
+    let magnum = Cli::v4_noauth(e2e, "alice:demo");
+    let ct = coe
+        .json(&[
+            "cluster",
+            "template",
+            "create",
+            "swarm-tls",
+            "--coe",
+            "swarm",
+            "--image",
+            "magnum-test/busybox",
+            "--external-network",
+            "public",
+        ])
+        .await;
+    assert_eq!(ct["tls_disabled"], false);
+    coe.ok(&[
+        "cluster",
+        "create",
+        "hive",
+        "--cluster-template",
+        "swarm-tls",
+        "--node-count",
+        "1",
+    ])
+    .await;
+    wait_cluster(e2e, "hive", "CREATE_COMPLETE").await;
+    let shown = coe.json(&["cluster", "show", "hive"]).await;
+    assert_eq!(shown["api_address"], stack.host.as_str());
+
+    let (v5_dir, v4_dir) = (stack.dir.join("v5"), stack.dir.join("v4"));
+    for d in [&v5_dir, &v4_dir] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let v5 = coe
+        .ok(&[
+            "cluster",
+            "config",
+            "hive",
+            "--dir",
+            v5_dir.to_str().unwrap(),
+            "--output-certs",
+        ])
+        .await;
+    let v4 = magnum
+        .ok(&["cluster-config", "hive", "--dir", v4_dir.to_str().unwrap()])
+        .await;
+    for (label, printed, dir) in [("5.0.0", &v5, &v5_dir), ("4.11.0", &v4, &v4_dir)] {
+        let env = exports(printed);
+        assert_eq!(env["DOCKER_HOST"], stack.host, "[{label}] {printed}");
+        assert_eq!(env["DOCKER_CERT_PATH"], dir.to_str().unwrap(), "[{label}]");
+        assert_eq!(env["DOCKER_TLS_VERIFY"], "True", "[{label}]");
+        let ca = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+        assert_eq!(
+            ca, stack.proxy_ca.cert_pem,
+            "[{label}] the cluster CA is the proxy's"
+        );
+        // The docker CLI with nothing but the printed environment: a foreground run (attach,
+        // wait and remove through the proxy), then an empty list.
+        let docker = |args: &[&str]| {
+            std::process::Command::new(crate::docker_proxy::docker_cli())
+                .args(args)
+                .env_remove("DOCKER_CONTEXT")
+                .envs(&env)
+                .output()
+                .expect("the docker CLI runs")
+        };
+        let run = docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "magnum-test/busybox",
+            "echo",
+            label,
+        ]);
+        assert!(
+            run.status.success(),
+            "[{label}] docker run: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), label);
+        let ps = docker(&["ps", "-a", "-q"]);
+        assert!(
+            ps.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ps.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), "", "[{label}]");
+    }
+    coe.ok(&["cluster", "delete", "hive"]).await;
+    wait_cluster_gone(e2e, "hive").await;
+    coe.ok(&["cluster", "template", "delete", "swarm-tls"])
+        .await;
+}

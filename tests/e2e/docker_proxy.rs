@@ -11,8 +11,9 @@ use std::process::{Command, Output};
 
 const IMAGE: &str = "magnum-test/busybox:latest";
 
-fn docker_cli() -> String {
-    std::env::var("MAGNUM_TEST_DOCKER_CLI").unwrap_or_else(|_| "/usr/local/bin/docker".into())
+/// The docker CLI: `$MAGNUM_TEST_DOCKER_CLI`, else `docker` on the PATH.
+pub(crate) fn docker_cli() -> String {
+    std::env::var("MAGNUM_TEST_DOCKER_CLI").unwrap_or_else(|_| "docker".into())
 }
 
 /// A port nobody listens on right now.
@@ -114,8 +115,19 @@ fn refused(out: &Output, what: &str, words: &[&str]) {
     );
 }
 
-#[tokio::test]
-async fn docker_bay_bundle_drives_only_its_own_containers_through_the_proxy() {
+/// A deployment whose conductor runs the Docker client proxy on a free loopback port in front of
+/// the test Engines, with its own client and serving CAs.
+pub(crate) struct ProxyStack {
+    pub(crate) e2e: Deployment,
+    /// `tcp://127.0.0.1:<port>`: the docker bays' `api_address`.
+    pub(crate) host: String,
+    /// The CA clients verify the proxy with (the bays' CA).
+    pub(crate) proxy_ca: TestCa,
+    /// A scratch directory of this test's.
+    pub(crate) dir: PathBuf,
+}
+
+pub(crate) async fn proxy_deployment() -> ProxyStack {
     free_docker_engines();
     let dir = std::env::temp_dir().join(format!(
         "magnum-e2e-docker-proxy-{}",
@@ -128,7 +140,6 @@ async fn docker_bay_bundle_drives_only_its_own_containers_through_the_proxy() {
     let (proxy_ca_cert, _) = proxy_ca.write(&dir, "proxy-ca");
     let (proxy_cert, proxy_key) = serving_cert(&proxy_ca, &dir);
     let port = free_port();
-    let host = format!("tcp://127.0.0.1:{port}");
     let e2e = Deployment::builder()
         .config(&format!(
             "[docker]\nhosts = {}\nclient_proxy_listen = 127.0.0.1:{port}\n\
@@ -143,6 +154,22 @@ async fn docker_bay_bundle_drives_only_its_own_containers_through_the_proxy() {
         ))
         .start()
         .await;
+    ProxyStack {
+        e2e,
+        host: format!("tcp://127.0.0.1:{port}"),
+        proxy_ca,
+        dir,
+    }
+}
+
+#[tokio::test]
+async fn docker_bay_bundle_drives_only_its_own_containers_through_the_proxy() {
+    let ProxyStack {
+        e2e,
+        host,
+        proxy_ca,
+        dir,
+    } = proxy_deployment().await;
     e2e.post(
         "/v1/clustertemplates",
         &json!({"name": "swarm", "coe": "swarm", "image_id": "busybox"}),
