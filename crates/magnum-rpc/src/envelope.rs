@@ -251,6 +251,25 @@ pub fn reply_body(msg_id: &str, outcome: &Result<Payload, RemoteFailure>) -> Vec
     out
 }
 
+/// How each byte is written inside a JSON string, as serde_json writes it: 0 as it is, `u` as
+/// `\u00XX`, otherwise `\` and this letter.
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = b'u';
+        byte += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
 /// Writes text as the contents of a JSON string, escaped exactly as serde_json escapes strings.
 struct JsonStringWriter<'a>(&'a mut Vec<u8>);
 
@@ -260,25 +279,18 @@ impl std::io::Write for JsonStringWriter<'_> {
         let out = &mut *self.0;
         let mut start = 0;
         for (i, &byte) in buf.iter().enumerate() {
-            let short: &[u8] = match byte {
-                b'"' => br#"\""#,
-                b'\\' => br"\\",
-                0x08 => br"\b",
-                0x09 => br"\t",
-                0x0a => br"\n",
-                0x0c => br"\f",
-                0x0d => br"\r",
-                0x00..=0x1f => &[],
-                _ => continue,
-            };
+            let escape = ESCAPE[usize::from(byte)];
+            if escape == 0 {
+                continue;
+            }
             out.extend_from_slice(&buf[start..i]);
             start = i + 1;
-            if short.is_empty() {
+            if escape == b'u' {
                 let hex = [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]];
                 out.extend_from_slice(br"\u00");
                 out.extend_from_slice(&hex);
             } else {
-                out.extend_from_slice(short);
+                out.extend_from_slice(&[b'\\', escape]);
             }
         }
         out.extend_from_slice(&buf[start..]);

@@ -29,17 +29,9 @@ pub trait VersionedObject: Serialize + DeserializeOwned {
     }
 }
 
-/// JSON text of `value`, written into a buffer of `capacity` (growing a small one copied a list
-/// reply several times).
-fn raw_json(value: &impl Serialize, capacity: usize) -> Box<RawValue> {
-    let mut out = Vec::with_capacity(capacity);
-    match serde_json::to_writer(&mut out, value) {
-        Ok(()) => String::from_utf8(out)
-            .ok()
-            .and_then(|text| RawValue::from_string(text).ok()),
-        Err(_) => None,
-    }
-    .unwrap_or_else(|| RawValue::NULL.to_owned())
+/// JSON text of `value` (serde_json's own writer: no second pass to validate it).
+fn raw_json(value: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 /// Serializes a primitive with its keys in sorted order, the layout of [`Primitive::to_value`].
@@ -153,13 +145,13 @@ impl<T: VersionedObject> Primitive<T> {
     /// Encodes as JSON text: the bytes [`Primitive::to_value`] serializes to, written without
     /// building the tree (a list reply holds up to `max_limit` objects).
     pub fn to_json(&self) -> Box<RawValue> {
-        raw_json(&Wire(self), 2048)
+        raw_json(&Wire(self))
     }
 
     /// [`Primitive::to_json`] for a page of objects: one JSON array.
     pub fn list_to_json(items: &[Primitive<T>]) -> Box<RawValue> {
         let wires: Vec<Wire<'_, T>> = items.iter().map(Wire).collect();
-        raw_json(&wires, 2 + 2048 * items.len())
+        raw_json(&wires)
     }
 
     /// [`Primitive::from_value`] reading JSON text straight into `T`, without a `Value` tree.
