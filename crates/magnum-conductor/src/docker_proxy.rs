@@ -16,7 +16,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use magnum_core::bay::{Bay, BayStatus};
+use magnum_core::bay::Bay;
 use magnum_core::baymodel::Coe;
 use magnum_db::{Scope, baymodels, bays};
 use magnum_drivers::credentials::bay_identity_of;
@@ -242,14 +242,7 @@ impl Caller {
         if generation != Some(self.generation) {
             return Err(refused("its credentials were rotated."));
         }
-        if matches!(
-            bay.status,
-            BayStatus::CreateInProgress
-                | BayStatus::CreateFailed
-                | BayStatus::DeleteInProgress
-                | BayStatus::DeleteFailed
-                | BayStatus::DeleteComplete
-        ) {
+        if !bay.status.has_usable_credentials() {
             return Err(Failure::new(
                 StatusCode::CONFLICT,
                 format!("Bay {} is {}.", bay.name, bay.status),

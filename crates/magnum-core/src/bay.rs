@@ -86,6 +86,19 @@ impl BayStatus {
         )
     }
 
+    /// Whether the bay's client credentials may be used or rotated: it was created and is not
+    /// being (or has not been) deleted.
+    pub fn has_usable_credentials(self) -> bool {
+        !matches!(
+            self,
+            BayStatus::CreateInProgress
+                | BayStatus::CreateFailed
+                | BayStatus::DeleteInProgress
+                | BayStatus::DeleteFailed
+                | BayStatus::DeleteComplete
+        )
+    }
+
     /// Whether workloads may be created in a bay of this status.
     pub fn is_ready(self) -> bool {
         BayStatus::READY.contains(&self)

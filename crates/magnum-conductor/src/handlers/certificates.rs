@@ -231,14 +231,7 @@ async fn rotate(
     rotation: Rotation,
 ) -> Result<Value, RemoteFailure> {
     let (bay, issuer) = tls_bay(c, ctx, uuid).await?;
-    if matches!(
-        bay.status,
-        BayStatus::CreateInProgress
-            | BayStatus::CreateFailed
-            | BayStatus::DeleteInProgress
-            | BayStatus::DeleteFailed
-            | BayStatus::DeleteComplete
-    ) {
+    if !bay.status.has_usable_credentials() {
         return Err(RemoteFailure::invalid(format!(
             "Bay {} is {}: its credentials cannot be rotated now.",
             bay.name, bay.status
