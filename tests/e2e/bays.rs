@@ -15,6 +15,9 @@ pub(crate) fn docker_hosts() -> String {
     format!("{first},{second}")
 }
 
+/// The label naming the bay on its claim volume, nodes and containers.
+pub(crate) const BAY_LABEL: &str = "magnum.openstack.org/bay";
+
 /// Frees both test Engines of bay claims and containers a failed earlier test may have left.
 /// Safe because every test claiming Engines runs alone in nextest's `dockerd` group.
 pub(crate) fn free_docker_engines() {
@@ -26,7 +29,7 @@ pub(crate) fn free_docker_engines() {
                 .args(args)
                 .output()
         };
-        if let Ok(out) = run(&["ps", "-aq", "--filter", "label=magnum.openstack.org/bay"]) {
+        if let Ok(out) = run(&["ps", "-aq", "--filter", &format!("label={BAY_LABEL}")]) {
             for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                 let _ = run(&["rm", "-f", id]);
             }

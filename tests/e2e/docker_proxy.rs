@@ -1,13 +1,14 @@
 //! The Docker client proxy end to end (specs/0005): a TLS swarm bay on the real test Engines, a
 //! client bundle from `POST /v1/certificates`, and the real `docker` CLI through the proxy.
 
-use crate::bays::{docker_hosts, free_docker_engines, wait_status};
-use magnum_test_support::{Deployment, TestCa};
+use crate::bays::{BAY_LABEL, claim_label, docker_hosts, free_docker_engines, wait_status};
+use magnum_test_support::{Deployment, TestCa, eventually};
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair, SanType};
 use reqwest::Method;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 const IMAGE: &str = "magnum-test/busybox:latest";
 
@@ -398,9 +399,20 @@ async fn docker_bay_bundle_drives_only_its_own_containers_through_the_proxy() {
         let _ = direct(&engines[0], &["rm", "-f", id]);
         let _ = direct(&engines[1], &["rm", "-f", id]);
     }
+    // Deleting the bays releases both Engines: nothing is left claimed for the next test.
     for uuid in &uuids {
-        e2e.delete(&format!("/v1/clusters/{uuid}"))
-            .await
-            .expect(204);
+        let path = format!("/v1/clusters/{uuid}");
+        e2e.delete(&path).await.expect(204);
+        eventually("the cluster is gone", Duration::from_secs(60), || async {
+            e2e.get(&path).await.status == 404
+        })
+        .await;
+    }
+    for engine in &engines {
+        assert_eq!(
+            claim_label(engine, BAY_LABEL),
+            None,
+            "{engine} is still claimed"
+        );
     }
 }

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const BAY_LABEL: &str = "magnum.openstack.org/bay";
+use crate::bays::BAY_LABEL;
 const GROUP_LABEL: &str = "magnum.openstack.org/nodegroup";
 
 async fn kube_cluster(nodes: usize, node_count: u32) -> (KubeDouble, Deployment, String) {
