@@ -2,6 +2,7 @@
 //! database and a private RPC topic, loads them over HTTP and AMQP for a bounded time per
 //! scenario, and prints one table (doc/benchmarks.md). Not a test: nothing here is timed in CI.
 
+mod cpu;
 mod load;
 mod report;
 mod scenarios;

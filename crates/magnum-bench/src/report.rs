@@ -1,6 +1,7 @@
 //! The result table: one row per measurement, rendered as Markdown so it pastes into
 //! doc/benchmarks.md unchanged.
 
+use crate::cpu::Split;
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub(crate) struct Row {
     pub(crate) api_rss_mib: Option<f64>,
     /// Peak resident memory of magnum-conductor during the scenario, MiB.
     pub(crate) conductor_rss_mib: Option<f64>,
+    /// CPU per operation by process (None: not a steady-load scenario).
+    pub(crate) cpu: Option<Split>,
 }
 
 impl Row {
@@ -48,6 +51,7 @@ impl Row {
             max_ms: ms(hist.max()),
             api_rss_mib: None,
             conductor_rss_mib: None,
+            cpu: None,
         }
     }
 }
@@ -65,7 +69,7 @@ fn mib(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"))
 }
 
-/// Renders the rows and facts as two Markdown tables.
+/// Renders the rows, the CPU split of those that have one, and the facts as Markdown tables.
 pub(crate) fn render(rows: &[Row], facts: &[Fact]) -> String {
     let header = [
         "scenario",
@@ -93,6 +97,38 @@ pub(crate) fn render(rows: &[Row], facts: &[Fact]) -> String {
         ]);
     }
     let mut out = table(&cells);
+    let split: Vec<_> = rows.iter().filter_map(|r| r.cpu.map(|c| (r, c))).collect();
+    if !split.is_empty() {
+        out.push('\n');
+        let mut cells = vec![
+            [
+                "CPU µs per operation",
+                "api",
+                "conductor",
+                "RabbitMQ",
+                "PostgreSQL",
+                "bench",
+                "all",
+                "machine busy %",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        ];
+        let us = |v: f64| format!("{v:.0}");
+        cells.extend(split.iter().map(|(r, c)| {
+            vec![
+                r.name.clone(),
+                us(c.api_us),
+                us(c.conductor_us),
+                us(c.broker_us),
+                us(c.database_us),
+                us(c.bench_us),
+                us(c.total_us()),
+                format!("{:.0}", c.busy_pct),
+            ]
+        }));
+        out.push_str(&table(&cells));
+    }
     if !facts.is_empty() {
         out.push('\n');
         let mut cells = vec![vec!["measure".to_owned(), "value".to_owned()]];
@@ -157,11 +193,21 @@ mod tests {
         assert!((row.p50_ms - 5.0).abs() < 0.01, "{}", row.p50_ms);
         assert!((row.p99_ms - 9.9).abs() < 0.01, "{}", row.p99_ms);
         row.api_rss_mib = Some(12.25);
+        let mut without_cpu = row.clone();
+        without_cpu.name = "ping".into();
+        row.cpu = Some(Split {
+            api_us: 100.0,
+            conductor_us: 120.0,
+            broker_us: 150.0,
+            database_us: 80.0,
+            bench_us: 20.0,
+            busy_pct: 97.4,
+        });
         let facts = [Fact {
             label: "magnum-api RSS idle".into(),
             value: "10.0 MiB".into(),
         }];
-        let text = render(&[row], &facts);
+        let text = render(&[row, without_cpu], &facts);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("| scenario |"), "{text}");
         assert!(lines[1].starts_with("|----------|"), "{text}");
@@ -171,6 +217,21 @@ mod tests {
             "{text}"
         );
         assert_eq!(lines[0].len(), lines[2].len(), "columns align");
+        let split = lines
+            .iter()
+            .position(|l| l.starts_with("| CPU µs per operation |"))
+            .expect("a CPU table");
+        assert!(
+            lines[split + 2].starts_with("| show ")
+                && lines[split + 2].ends_with(
+                    "| 100 |       120 |      150 |         80 |    20 | 470 |             97 |"
+                ),
+            "{text}"
+        );
+        assert!(
+            !lines[split + 3].starts_with("| ping"),
+            "a row without a split is left out: {text}"
+        );
         assert!(
             text.contains("| magnum-api RSS idle | 10.0 MiB |"),
             "{text}"

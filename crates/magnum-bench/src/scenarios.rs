@@ -1,6 +1,7 @@
 //! The scenarios and the run that strings them together: services, build, stack, seed, load,
 //! table.
 
+use crate::cpu;
 use crate::load::{self, Conn, Operation};
 use crate::report::{self, Fact, Row};
 use crate::stack::{self, Stack};
@@ -63,7 +64,14 @@ async fn run_with_services(
     let mut peak = (0.0f64, 0.0f64);
     for scenario in scenarios {
         eprintln!("==> scenario {scenario:?}");
+        // Seeded before the CPU snapshot, so the split counts only the load.
+        let mut bay_markers = Vec::new();
+        if *scenario == Scenario::BayList {
+            eprintln!("==> inserting {} bays", cli.bays);
+            bay_markers = seed_bays(&stack, &baymodels, cli.bays).await?;
+        }
         let sampler = Sampler::start(&stack);
+        let cpu_before = cpu::Snapshot::take(stack.api_pid(), stack.conductor_pid());
         let mut produced = match scenario {
             Scenario::Version => {
                 vec![http_scenario(cli, &stack, "GET /", get_op(|_, _| "/".into())).await?]
@@ -97,8 +105,7 @@ async fn run_with_services(
                 ]
             }
             Scenario::BayList => {
-                eprintln!("==> inserting {} bays", cli.bays);
-                let markers = Arc::new(seed_bays(&stack, &baymodels, cli.bays).await?);
+                let markers = Arc::new(std::mem::take(&mut bay_markers));
                 let op = get_op(move |w, n| {
                     let i =
                         (w.wrapping_mul(7919) + (n as usize).wrapping_mul(104_729)) % markers.len();
@@ -117,11 +124,15 @@ async fn run_with_services(
                 rows
             }
         };
+        let cpu_after = cpu::Snapshot::take(stack.api_pid(), stack.conductor_pid());
         let (api, conductor) = sampler.stop();
         peak = (peak.0.max(api), peak.1.max(conductor));
+        // The container scenario is two sequential runs with pauses: no steady rate to divide by.
+        let steady = *scenario != Scenario::Container;
         for row in &mut produced {
             row.api_rss_mib = Some(api);
             row.conductor_rss_mib = Some(conductor);
+            row.cpu = steady.then(|| cpu_before.split(&cpu_after, row.per_sec));
             eprintln!(
                 "    {}: {:.1}/s p50 {:.2} ms p99 {:.2} ms, {} errors",
                 row.name, row.per_sec, row.p50_ms, row.p99_ms, row.errors

@@ -21,10 +21,26 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+/// A pooled connection idle this long is pinged before use.
+const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);
+
 fn pool(cfg: &ConductorConfig) -> anyhow::Result<sqlx::PgPool> {
     let url = cfg.database.url()?;
     Ok(PgPoolOptions::new()
         .max_connections(cfg.database.max_pool_size.max(1))
+        // sqlx pings every connection it takes back and drops a broken one, so a second ping
+        // on each acquire (its default) was a third database round trip per request
+        // (doc/benchmarks.md). Only a connection that sat idle, e.g. through a database
+        // restart, is checked, and replaced if the check fails.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_CHECK_AFTER {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .acquire_timeout(Duration::from_secs(cfg.database.pool_timeout.max(1)))
         // Connect on demand: the conductor starts, and recovers, while the database is away.
         .connect_lazy(&url)?)
