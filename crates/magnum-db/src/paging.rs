@@ -20,6 +20,21 @@ pub struct Page {
 /// for rows aliased `t` of `table`.
 pub(crate) fn push_page(qb: &mut QueryBuilder<Postgres>, table: &str, page: &Page) {
     let col = page.sort_key;
+    if col == "id" {
+        // The default order: ids are unique and never NULL, so the cursor is a plain range
+        // the primary key serves, not a scan from the first row (doc/benchmarks.md).
+        let (cmp, dir) = if page.descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        if let Some(marker) = page.after_id {
+            qb.push(format!(" AND t.id {cmp} ")).push_bind(marker);
+        }
+        qb.push(format!(" ORDER BY t.id {dir} LIMIT "));
+        qb.push_bind(page.limit);
+        return;
+    }
     if let Some(marker) = page.after_id {
         // `m` is the marker row's sort value, `t` the candidate row's.
         let m = |qb: &mut QueryBuilder<Postgres>| {

@@ -101,6 +101,52 @@ async fn paging_by_a_nullable_column_visits_every_row_once_in_order(pool: PgPool
 }
 
 #[sqlx::test(migrator = "magnum_db::MIGRATOR")]
+async fn paging_by_id_visits_every_row_once_in_both_orders(pool: PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let mut s = spec(&format!("m{i}"));
+        s.tags = Some(i.to_string());
+        ids.push(baymodels::insert(&mut conn, &s, "p", "u").await.unwrap().id);
+    }
+    let tags = |order: &[usize]| {
+        order
+            .iter()
+            .map(|i| Some(i.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&pool, "id", false, 3).await,
+        tags(&[0, 1, 2, 3, 4, 5, 6])
+    );
+    assert_eq!(
+        names(&pool, "id", true, 2).await,
+        tags(&[6, 5, 4, 3, 2, 1, 0])
+    );
+    // A page after a marker starts right after it, in either direction.
+    let page = |after_id, descending| Page {
+        limit: 2,
+        after_id: Some(after_id),
+        sort_key: "id",
+        descending,
+    };
+    let after = baymodels::list(&mut conn, &Scope::all(), true, &page(ids[3], false))
+        .await
+        .unwrap();
+    assert_eq!(
+        after.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [ids[4], ids[5]]
+    );
+    let before = baymodels::list(&mut conn, &Scope::all(), true, &page(ids[3], true))
+        .await
+        .unwrap();
+    assert_eq!(
+        before.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [ids[2], ids[1]]
+    );
+}
+
+#[sqlx::test(migrator = "magnum_db::MIGRATOR")]
 async fn tenants_see_their_own_and_public_rows_only(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
     let mine = baymodels::insert(&mut conn, &spec("mine"), "p1", "u")
