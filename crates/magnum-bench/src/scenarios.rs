@@ -327,6 +327,9 @@ async fn seed_bays(stack: &Stack, baymodels: &[String], n: u32) -> anyhow::Resul
             project = load::PROJECT
         ))
         .await?;
+    // Planner statistics for the new rows, as autovacuum would take within a minute: without
+    // them the first minute measures plans made for an empty table.
+    stack.sql("ANALYZE bay").await?;
     // Markers: uuids of bays that have at least 100 after them in the default (id) order.
     let mut conn = Conn::open(stack.addr).await?;
     let mut markers = Vec::new();

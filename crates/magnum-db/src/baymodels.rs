@@ -1,5 +1,6 @@
 //! The `baymodel` table.
 
+use crate::lookup;
 use crate::paging::{Page, push_page};
 use crate::{Error, Scope};
 use chrono::{DateTime, Utc};
@@ -296,16 +297,7 @@ fn push_visible(qb: &mut QueryBuilder<Postgres>, scope: &Scope) {
     }
 }
 
-/// What to look a baymodel up by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Key<'a> {
-    /// Database id.
-    Id(i64),
-    /// Public uuid.
-    Uuid(Uuid),
-    /// Name; may match several visible rows.
-    Name(&'a str),
-}
+pub use crate::lookup::Key;
 
 /// Visible baymodels matching `key` (at most two are read for a name: enough to detect an
 /// ambiguity).
@@ -316,16 +308,17 @@ pub async fn find(
 ) -> Result<Vec<BayModel>, Error> {
     let mut qb = QueryBuilder::new("");
     push_visible(&mut qb, scope);
-    match key {
-        Key::Id(id) => qb.push(" AND t.id = ").push_bind(id),
-        Key::Uuid(uuid) => qb.push(" AND t.uuid = ").push_bind(uuid),
+    lookup::push_condition(&mut qb, &key);
+    // Several rows only for a name, and only uuid and id are unique: see `push_key_limit_2`.
+    if let Key::Name(_) = key {
         // Own rows first: a tenant's name shadows another project's public template.
-        Key::Name(name) => qb.push(" AND t.name = ").push_bind(name.to_owned()),
-    };
-    if let (Key::Name(_), Some(project)) = (&key, &scope.project_id) {
-        qb.push(" ORDER BY (t.project_id = ")
-            .push_bind(project.clone())
-            .push(") DESC, t.id");
+        qb.push(" ORDER BY ");
+        if let Some(project) = &scope.project_id {
+            qb.push("(t.project_id = ")
+                .push_bind(project.clone())
+                .push(") DESC, ");
+        }
+        qb.push("t.id");
     }
     qb.push(" LIMIT 2");
     let rows: Vec<BayModelRow> = qb.build_query_as().fetch_all(conn).await?;

@@ -1,6 +1,7 @@
 //! The `bay` table. Every status change is a compare-and-set, and backend work is fenced by the
 //! operation id and the lease (spec/rpc.md §8.3).
 
+use crate::lookup;
 use crate::paging::{Page, push_page};
 use crate::{Error, Scope};
 use chrono::{DateTime, Utc};
@@ -173,27 +174,13 @@ pub async fn insert(conn: &mut PgConnection, bay: &NewBay, op_id: Uuid) -> Resul
         .ok_or_else(|| Error::Other(sqlx::Error::RowNotFound))
 }
 
-/// What to look a bay up by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Key<'a> {
-    /// Database id.
-    Id(i64),
-    /// Public uuid.
-    Uuid(Uuid),
-    /// Name; may match several rows for an all-projects scope.
-    Name(&'a str),
-}
+pub use crate::lookup::Key;
 
 /// Bays in scope matching `key` (at most two: enough to detect an ambiguous name).
 pub async fn find(conn: &mut PgConnection, scope: &Scope, key: Key<'_>) -> Result<Vec<Bay>, Error> {
     let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM bay t WHERE true"));
     push_scope(&mut qb, scope);
-    match key {
-        Key::Id(id) => qb.push(" AND t.id = ").push_bind(id),
-        Key::Uuid(uuid) => qb.push(" AND t.uuid = ").push_bind(uuid),
-        Key::Name(name) => qb.push(" AND t.name = ").push_bind(name.to_owned()),
-    };
-    qb.push(" ORDER BY t.id LIMIT 2");
+    lookup::push_key_limit_2(&mut qb, &key);
     let rows: Vec<BayRow> = qb.build_query_as().fetch_all(conn).await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }

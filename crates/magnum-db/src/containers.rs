@@ -1,5 +1,6 @@
 //! The `container` table.
 
+use crate::lookup;
 use crate::paging::{Page, push_page};
 use crate::{Error, Scope};
 use chrono::{DateTime, Utc};
@@ -114,16 +115,7 @@ pub async fn insert(
     Ok(row.into())
 }
 
-/// What to look a container up by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Key<'a> {
-    /// Database id.
-    Id(i64),
-    /// Public uuid.
-    Uuid(Uuid),
-    /// Name (unique per bay, so possibly several in a project).
-    Name(&'a str),
-}
+pub use crate::lookup::Key;
 
 /// Containers in scope matching `key` (at most two).
 pub async fn find(
@@ -135,12 +127,7 @@ pub async fn find(
     if let Some(project) = &scope.project_id {
         qb.push(" AND t.project_id = ").push_bind(project.clone());
     }
-    match key {
-        Key::Id(id) => qb.push(" AND t.id = ").push_bind(id),
-        Key::Uuid(uuid) => qb.push(" AND t.uuid = ").push_bind(uuid),
-        Key::Name(name) => qb.push(" AND t.name = ").push_bind(name.to_owned()),
-    };
-    qb.push(" ORDER BY t.id LIMIT 2");
+    lookup::push_key_limit_2(&mut qb, &key);
     let rows: Vec<ContainerRow> = qb.build_query_as().fetch_all(conn).await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }

@@ -7,6 +7,7 @@ pub mod containers;
 pub mod dedupe;
 mod error;
 pub mod locks;
+mod lookup;
 pub mod nodegroups;
 pub mod nodes;
 pub mod paging;
@@ -16,6 +17,7 @@ pub mod services;
 pub mod workloads;
 
 pub use error::Error;
+pub use lookup::Key;
 pub use paging::Page;
 pub use scope::Scope;
 

@@ -1,5 +1,6 @@
 //! The `workload` table: pods, services and replication controllers, told apart by `kind`.
 
+use crate::lookup;
 use crate::paging::{Page, push_page};
 use crate::{Error, Scope};
 use chrono::{DateTime, Utc};
@@ -183,16 +184,7 @@ pub async fn observe(conn: &mut PgConnection, uuid: Uuid, seen: &Observed) -> Re
     Ok(done.rows_affected() == 1)
 }
 
-/// What to look a record up by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Key<'a> {
-    /// Database id.
-    Id(i64),
-    /// Public uuid.
-    Uuid(Uuid),
-    /// Name (unique per bay and kind, so possibly several in a project).
-    Name(&'a str),
-}
+pub use crate::lookup::Key;
 
 /// Records of `kind` in scope matching `key`, optionally only in `bay` (at most two).
 pub async fn find(
@@ -210,12 +202,7 @@ pub async fn find(
     if let Some(bay) = bay {
         qb.push(" AND t.bay_uuid = ").push_bind(bay);
     }
-    match key {
-        Key::Id(id) => qb.push(" AND t.id = ").push_bind(id),
-        Key::Uuid(uuid) => qb.push(" AND t.uuid = ").push_bind(uuid),
-        Key::Name(name) => qb.push(" AND t.name = ").push_bind(name.to_owned()),
-    };
-    qb.push(" ORDER BY t.id LIMIT 2");
+    lookup::push_key_limit_2(&mut qb, &key);
     let rows: Vec<WorkloadRow> = qb.build_query_as().fetch_all(conn).await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
