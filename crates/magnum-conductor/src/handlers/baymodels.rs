@@ -1,6 +1,6 @@
 //! BayModel reads and writes (spec/rpc.md §7.1, §7.2).
 
-use super::{describe, page, read_scope, tenant};
+use super::{db_key, describe, page, read_scope, tenant};
 use crate::Conductor;
 use crate::dispatch::storage;
 use magnum_core::baymodel::{BayModel, BayModelSpec, REFERENCED_PATCHABLE};
@@ -28,11 +28,7 @@ pub(crate) async fn get(
 ) -> Result<Payload, RemoteFailure> {
     let scope = read_scope(ctx, Some(lookup));
     let mut conn = c.pool.acquire().await.map_err(storage)?;
-    let key = match lookup {
-        Lookup::Id(id) => Key::Id(*id),
-        Lookup::Uuid(uuid) => Key::Uuid(*uuid),
-        Lookup::Name(name) => Key::Name(name),
-    };
+    let key = db_key(lookup);
     let mut found = baymodels::find(&mut conn, &scope, key)
         .await
         .map_err(storage)?;

@@ -1,7 +1,7 @@
 //! Bay reads and the admission of bay operations (spec/rpc.md §7.2). Each write records the
 //! intent by compare-and-set, answers, and leaves the backend work to [`crate::converge`].
 
-use super::{describe, page, read_scope, tenant};
+use super::{db_key, describe, page, read_scope, tenant};
 use crate::Conductor;
 use crate::dispatch::storage;
 use magnum_core::bay::{Bay, BayOp, BaySpec, BayStatus};
@@ -31,11 +31,7 @@ pub(crate) async fn load(
 ) -> Result<Bay, RemoteFailure> {
     let scope = read_scope(ctx, Some(lookup));
     let mut conn = c.pool.acquire().await.map_err(storage)?;
-    let key = match lookup {
-        Lookup::Id(id) => Key::Id(*id),
-        Lookup::Uuid(uuid) => Key::Uuid(*uuid),
-        Lookup::Name(name) => Key::Name(name),
-    };
+    let key = db_key(lookup);
     let mut found = bays::find(&mut conn, &scope, key).await.map_err(storage)?;
     if found.len() > 1 {
         return Err(RemoteFailure::conflict(

@@ -1,6 +1,6 @@
 //! Containers on the Docker hosts of swarm bays (spec/rest-api.md §3.5, spec/rpc.md §7.3).
 
-use super::{describe, page, read_scope, tenant};
+use super::{db_key, describe, page, read_scope, tenant};
 use crate::Conductor;
 use crate::dispatch::storage;
 use magnum_core::bay::Bay;
@@ -55,11 +55,7 @@ async fn load(
 ) -> Result<Container, RemoteFailure> {
     let scope = read_scope(ctx, Some(lookup));
     let mut conn = c.pool.acquire().await.map_err(storage)?;
-    let key = match lookup {
-        Lookup::Id(id) => Key::Id(*id),
-        Lookup::Uuid(uuid) => Key::Uuid(*uuid),
-        Lookup::Name(name) => Key::Name(name),
-    };
+    let key = db_key(lookup);
     let mut found = containers::find(&mut conn, &scope, key)
         .await
         .map_err(storage)?;

@@ -10,7 +10,7 @@ pub(crate) mod nodegroups;
 pub(crate) mod nodes;
 pub(crate) mod workloads;
 
-use magnum_db::{Page, Scope};
+use magnum_db::{Key, Page, Scope};
 use magnum_rpc::methods::{ListQuery, Lookup};
 use magnum_rpc::{RemoteFailure, RequestContext};
 
@@ -30,6 +30,15 @@ pub(crate) fn read_scope(ctx: &RequestContext, lookup: Option<&Lookup>) -> Scope
         Scope::all()
     } else {
         Scope::project(tenant(ctx))
+    }
+}
+
+/// The database key of an RPC lookup.
+pub(crate) fn db_key(lookup: &Lookup) -> Key<'_> {
+    match lookup {
+        Lookup::Id(id) => Key::Id(*id),
+        Lookup::Uuid(uuid) => Key::Uuid(*uuid),
+        Lookup::Name(name) => Key::Name(name),
     }
 }
 

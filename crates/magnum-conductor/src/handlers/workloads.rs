@@ -8,7 +8,7 @@
 //! records in step with Kubernetes: it copies each object's state, drops records whose object
 //! vanished and deletes labelled objects that have no record (a create whose answer was lost).
 
-use super::{describe, page, read_scope, tenant};
+use super::{db_key, describe, page, read_scope, tenant};
 use crate::Conductor;
 use crate::dispatch::storage;
 use magnum_core::bay::Bay;
@@ -75,11 +75,7 @@ async fn load(
 ) -> Result<Workload, RemoteFailure> {
     let scope = read_scope(ctx, Some(lookup));
     let mut conn = c.pool.acquire().await.map_err(storage)?;
-    let key = match lookup {
-        Lookup::Id(id) => Key::Id(*id),
-        Lookup::Uuid(uuid) => Key::Uuid(*uuid),
-        Lookup::Name(name) => Key::Name(name),
-    };
+    let key = db_key(lookup);
     let mut found = workloads::find(&mut conn, &scope, kind, key, None)
         .await
         .map_err(storage)?;
