@@ -161,6 +161,33 @@ async fn a_worker_nodegroup_claims_scales_and_releases_only_its_own_nodes() {
     assert_eq!(names, ["default-master", "default-worker", "gpu"]);
     assert_eq!(listed[2]["is_default"], false);
     assert!(listed[2].get("node_addresses").is_none(), "reduced items");
+    // Paging, as every list: a page, a `next` link that keeps the sort, the rest after it.
+    let first = e2e
+        .get(&format!("{groups}?limit=2&sort_key=name&sort_dir=desc"))
+        .await;
+    let first = first.expect(200).clone();
+    let page_names = |page: &Value| -> Vec<String> {
+        page["nodegroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(page_names(&first), ["gpu", "default-worker"]);
+    let next = first["next"].as_str().expect("a next link").to_owned();
+    assert!(
+        next.contains("sort_key=name") && next.contains("sort_dir=desc"),
+        "{next}"
+    );
+    let rest = &next[next.find("/v1/").unwrap()..];
+    let second = e2e.get(rest).await;
+    assert_eq!(page_names(second.expect(200)), ["default-master"]);
+    assert!(second.json.get("next").is_none(), "{}", second.text);
+    let unknown = e2e
+        .get(&format!("{groups}?marker={}", uuid::Uuid::new_v4()))
+        .await;
+    assert_error_body(&unknown, 404, "could not be found");
     e2e.get(&format!("{groups}/{uuid}")).await.expect(200);
 
     // The name is unique in the cluster.

@@ -4,7 +4,7 @@
 use super::bays::{base, load, owners};
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody};
-use crate::list_query::parse_list_query;
+use crate::list_query::{ListParams, SortDir, next_url, parse_list_query};
 use crate::microversion::ApiVersion;
 use crate::state::AppState;
 use crate::views::{BayFamily, default_nodegroups, stored_nodegroup};
@@ -145,10 +145,24 @@ pub(crate) async fn list(
         .map(|(_, v)| v.clone());
     let bay = load(&app, &auth, BayFamily::Clusters, &ident).await?;
     auth.authorize("nodegroup:get_all", &owners(&bay))?;
-    let items: Vec<Value> = all_groups(&app, &auth, &headers, &bay)
+    let groups: Vec<Value> = all_groups(&app, &auth, &headers, &bay)
         .await?
         .into_iter()
         .filter(|g| role.as_deref().is_none_or(|r| g["role"] == r))
+        .collect();
+    let path = format!("/v1/clusters/{ident}/nodegroups");
+    let base = base(&app, &headers);
+    let (groups, next) = one_page(groups, &params, app.max_limit, |last| {
+        next_url(
+            &base,
+            &path,
+            &params,
+            params.limit.unwrap_or(app.max_limit),
+            last,
+        )
+    })?;
+    let items: Vec<Value> = groups
+        .into_iter()
         .map(|g| match g {
             Value::Object(mut m) => {
                 m.retain(|k, _| LISTED.contains(&k.as_str()));
@@ -157,7 +171,49 @@ pub(crate) async fn list(
             other => other,
         })
         .collect();
-    Ok(Json(json!({"nodegroups": items})))
+    let mut body = Map::new();
+    body.insert("nodegroups".into(), Value::Array(items));
+    if let Some(next) = next {
+        body.insert("next".into(), json!(next));
+    }
+    Ok(Json(Value::Object(body)))
+}
+
+/// One page of a bay's groups (a handful, all in hand): sorted by `sort_key` (creation order
+/// without one; ties keep it), reversed for `desc`, started after the `marker` group, cut at
+/// the limit; `next_link(last uuid)` when more follow. An unknown marker is a 404, as for every
+/// list.
+fn one_page(
+    mut groups: Vec<Value>,
+    params: &ListParams,
+    max_limit: u32,
+    next_link: impl Fn(&str) -> String,
+) -> Result<(Vec<Value>, Option<String>), ApiError> {
+    if let Some(key) = params.sort_key.as_deref() {
+        // Strings by text, counts by number (a missing value first).
+        groups.sort_by(|a, b| {
+            (a[key].as_i64(), a[key].as_str()).cmp(&(b[key].as_i64(), b[key].as_str()))
+        });
+    }
+    if params.sort_dir == SortDir::Desc {
+        groups.reverse();
+    }
+    if let Some(marker) = params.marker {
+        let at = groups
+            .iter()
+            .position(|g| g["uuid"].as_str() == Some(marker.to_string().as_str()))
+            .ok_or_else(|| not_found(&marker.to_string()))?;
+        groups.drain(..=at);
+    }
+    let limit = params.limit.unwrap_or(max_limit) as usize;
+    let next = if groups.len() > limit {
+        let last = groups.get(limit.saturating_sub(1));
+        last.and_then(|g| g["uuid"].as_str()).map(&next_link)
+    } else {
+        None
+    };
+    groups.truncate(limit);
+    Ok((groups, next))
 }
 
 /// `GET /v1/clusters/<ident>/nodegroups/<nodegroup>` (by name or uuid).
@@ -268,4 +324,75 @@ pub(crate) async fn delete(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups() -> Vec<Value> {
+        [
+            ("m", "master", 1),
+            ("w", "worker", 3),
+            ("a", "worker", 10),
+            ("z", "gpu", 2),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, role, count))| {
+            json!({"uuid": format!("00000000-0000-0000-0000-00000000000{i}"),
+                       "name": name, "role": role, "node_count": count})
+        })
+        .collect()
+    }
+
+    fn names(page: &[Value]) -> Vec<&str> {
+        page.iter().map(|g| g["name"].as_str().unwrap()).collect()
+    }
+
+    fn params(query: &str) -> ListParams {
+        parse_list_query(
+            Some(query),
+            &["role"],
+            &["name", "role", "node_count"],
+            1000,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_page_of_groups_sorts_starts_after_the_marker_and_links_the_rest() {
+        let link = |last: &str| format!("next after {last}");
+        let (page, next) = one_page(groups(), &params(""), 1000, link).unwrap();
+        assert_eq!(names(&page), ["m", "w", "a", "z"], "creation order");
+        assert_eq!(next, None);
+        let (page, _) = one_page(groups(), &params("sort_key=node_count"), 1000, link).unwrap();
+        assert_eq!(names(&page), ["m", "z", "w", "a"], "counts sort as numbers");
+        let (page, next) = one_page(
+            groups(),
+            &params("sort_key=name&sort_dir=desc&limit=2"),
+            1000,
+            link,
+        )
+        .unwrap();
+        assert_eq!(names(&page), ["z", "w"]);
+        assert_eq!(
+            next.as_deref(),
+            Some("next after 00000000-0000-0000-0000-000000000001")
+        );
+        let after = params(
+            "sort_key=name&sort_dir=desc&limit=2&marker=00000000-0000-0000-0000-000000000001",
+        );
+        let (page, next) = one_page(groups(), &after, 1000, link).unwrap();
+        assert_eq!(names(&page), ["m", "a"]);
+        assert_eq!(next, None, "nothing follows a full last page");
+        let unknown = params("marker=00000000-0000-0000-0000-0000000000ff");
+        assert!(matches!(
+            one_page(groups(), &unknown, 1000, link),
+            Err(ApiError::NotFound(_))
+        ));
+        let (page, next) = one_page(groups(), &params(""), 3, link).unwrap();
+        assert_eq!(page.len(), 3, "max_limit caps a page without a limit");
+        assert!(next.is_some());
+    }
 }
