@@ -150,7 +150,8 @@ pub(crate) async fn list(
         .into_iter()
         .filter(|g| role.as_deref().is_none_or(|r| g["role"] == r))
         .collect();
-    let path = format!("/v1/clusters/{ident}/nodegroups");
+    // The bay's uuid, not the caller's spelling: a name may need escaping in a URL.
+    let path = format!("/v1/clusters/{}/nodegroups", bay.uuid);
     let base = base(&app, &headers);
     let (groups, next) = one_page(groups, &params, app.max_limit, |last| {
         next_url(
