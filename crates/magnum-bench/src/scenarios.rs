@@ -65,11 +65,12 @@ async fn run_with_services(
     for scenario in scenarios {
         eprintln!("==> scenario {scenario:?}");
         // Seeded before the CPU snapshot, so the split counts only the load.
-        let mut bay_markers = Vec::new();
-        if *scenario == Scenario::BayList {
+        let bay_markers = if *scenario == Scenario::BayList {
             eprintln!("==> inserting {} bays", cli.bays);
-            bay_markers = seed_bays(&stack, &baymodels, cli.bays).await?;
-        }
+            seed_bays(&stack, &baymodels, cli.bays).await?
+        } else {
+            Vec::new()
+        };
         let sampler = Sampler::start(&stack);
         let cpu_before = cpu::Snapshot::take(stack.api_pid(), stack.conductor_pid());
         let mut produced = match scenario {
@@ -105,7 +106,7 @@ async fn run_with_services(
                 ]
             }
             Scenario::BayList => {
-                let markers = Arc::new(std::mem::take(&mut bay_markers));
+                let markers = Arc::new(bay_markers);
                 let op = get_op(move |w, n| {
                     let i =
                         (w.wrapping_mul(7919) + (n as usize).wrapping_mul(104_729)) % markers.len();

@@ -1,6 +1,7 @@
 //! `/v1/clusters/<cluster>/nodegroups` (spec/rest-api.md §4.3, specs/0002): the two derived
 //! default groups and the stored worker groups tenants add, scale and delete.
 
+use super::ListBody;
 use super::bays::{base, load, owners};
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody};
@@ -131,7 +132,7 @@ pub(crate) async fn list(
     headers: HeaderMap,
     Path(ident): Path<String>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListBody<'static, Value>>, ApiError> {
     let params = parse_list_query(
         query.as_deref(),
         &["role"],
@@ -172,12 +173,11 @@ pub(crate) async fn list(
             other => other,
         })
         .collect();
-    let mut body = Map::new();
-    body.insert("nodegroups".into(), Value::Array(items));
-    if let Some(next) = next {
-        body.insert("next".into(), json!(next));
-    }
-    Ok(Json(Value::Object(body)))
+    Ok(Json(ListBody {
+        key: "nodegroups",
+        next,
+        items,
+    }))
 }
 
 /// One page of a bay's groups (a handful, all in hand): sorted by `sort_key` (creation order
